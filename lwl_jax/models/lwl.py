@@ -1,0 +1,193 @@
+"""The assembled LWL network (``LWTLNet`` / ``LWTLBoxNet`` of the reference) and its training forward.
+
+Parameter names mirror the reference's state_dict one to one (see ``lwl_jax.convert.mapping``):
+``feature_extractor`` (F), ``target_model`` (target-feature projection and the learner's ρ), ``decoder`` (D),
+``label_encoder`` (E and W) and, for the box network, ``box_label_encoder`` (B).
+
+Images are NHWC BGR in 0..255 minus ``IMAGE_MEAN`` (std 1), as the reference expects; masks are (…, H, W).
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lwl_jax.models.backbone import LAYERS, ResNet
+from lwl_jax.models.box_encoder import BoxEncoder, box_to_mask
+from lwl_jax.models.decoder import Decoder
+from lwl_jax.models.label_encoder import LabelEncoder
+from lwl_jax.models.learner import apply_filter, steepest_descent
+from lwl_jax.models.target_features import TargetFeatures
+
+IMAGE_MEAN_BGR = np.array([102.9801, 115.9465, 122.7717], np.float32)
+
+
+def normalize_rgb(rgb):
+    """uint8 RGB (..., H, W, 3) -> the network's input: BGR float32 minus the mean."""
+    return jnp.asarray(rgb)[..., ::-1].astype(jnp.float32) - IMAGE_MEAN_BGR
+
+
+class ResidualModule(nn.Module):
+    """Holds ρ (``filter_reg``), the learner's only learned parameter (λ = ρ²)."""
+    init_value: float = 0.01
+
+    @nn.compact
+    def __call__(self):
+        return self.param("filter_reg", nn.initializers.constant(self.init_value), (1,), jnp.float32)
+
+
+class FilterOptimizer(nn.Module):
+    init_reg: float = 0.01
+
+    @nn.compact
+    def __call__(self):
+        return ResidualModule(self.init_reg, name="residual_module")()
+
+
+class TargetModel(nn.Module):
+    """The target-feature projection x = P(layer3) and the learner's ρ (reference ``target_model``)."""
+    feature_dim: int = 512
+    filter_size: int = 3
+    init_reg: float = 0.01
+    dtype: Any = jnp.float32
+
+    def setup(self):
+        self.feature_extractor = TargetFeatures(self.feature_dim, self.filter_size, self.dtype)
+        self.filter_optimizer = FilterOptimizer(self.init_reg)
+
+    def features(self, layer3):
+        return self.feature_extractor(layer3)
+
+    def filter_reg(self):
+        return self.filter_optimizer()
+
+
+class LWLNet(nn.Module):
+    """The LWL network. Defaults are the paper's final model (reference ``steepest_descent_resnet50``)."""
+    backbone_blocks: Sequence[int] = (3, 4, 6, 3)
+    backbone_width: int = 64
+    stride_in_1x1: bool = True            # "mrcnn" ResNet; False = torchvision layout
+    feature_dim: int = 512                # C
+    num_filters: int = 16                 # D
+    filter_size: int = 3
+    label_encoder_dims: Sequence[int] = (16, 32, 64)
+    decoder_mdim: int = 64
+    optim_iter: int = 5                   # learner iterations on the training frame
+    num_refinement_iter: int = 2
+    apply_refinement: bool = False        # False: as the reference (SPEC §1.6); True: as the paper
+    init_filter_reg: float = 0.01
+    box_encoder: bool = False             # True: LWTLBoxNet (adds B)
+    box_dims: Sequence[int] = (64, 64)
+    remat_backbone: bool = False
+    remat_learner: bool = False
+    dtype: Any = jnp.float32              # compute dtype of backbone, encoders and decoder (learner stays f32)
+
+    def setup(self):
+        self.feature_extractor = ResNet(tuple(self.backbone_blocks), self.backbone_width, self.stride_in_1x1,
+                                        LAYERS, self.remat_backbone, self.dtype)
+        self.target_model = TargetModel(self.feature_dim, self.filter_size, self.init_filter_reg, self.dtype)
+        self.decoder = Decoder(self.num_filters, self.decoder_mdim, ("layer4", "layer3", "layer2", "layer1"),
+                               self.dtype)
+        self.label_encoder = LabelEncoder(tuple(self.label_encoder_dims), self.num_filters, self.dtype)
+        if self.box_encoder:
+            self.box_label_encoder = BoxEncoder(tuple(self.box_dims), self.num_filters, self.dtype)
+
+    # --- the pieces -----------------------------------------------------------------------------------------
+    def backbone(self, images):
+        """F: images (..., H, W, 3) -> {layer1..layer4}: (..., h_l, w_l, C_l)."""
+        lead = images.shape[:-3]
+        feats = self.feature_extractor(images.reshape((-1,) + images.shape[-3:]))
+        return {k: v.reshape(lead + v.shape[1:]) for k, v in feats.items()}
+
+    def target_features(self, layer3):
+        """x: layer3 (..., h, w, 1024) -> (..., h, w, 512)."""
+        lead = layer3.shape[:-3]
+        x = self.target_model.features(layer3.reshape((-1,) + layer3.shape[-3:]))
+        return x.reshape(lead + x.shape[1:]).astype(jnp.float32)
+
+    def encode_labels(self, masks):
+        """(E(y), W(y)): masks (..., H, W) -> two (..., H/16, W/16, D) maps (float32)."""
+        e, w = self.label_encoder(masks)
+        return e.astype(jnp.float32), w.astype(jnp.float32)
+
+    def filter_reg(self):
+        return self.target_model.filter_reg()
+
+    def learn(self, x, labels, weights, num_iter: int, tau=None, **kwargs):
+        """A: τ after ``num_iter`` steps from ``tau`` (default τ⁰ = 0). x (N, S, h, w, C) -> (τ, losses)."""
+        if tau is None:
+            tau = jnp.zeros((x.shape[1], self.filter_size, self.filter_size, x.shape[-1], self.num_filters),
+                            jnp.float32)
+        kwargs.setdefault("remat", self.remat_learner)
+        return steepest_descent(tau, x, labels, weights, self.filter_reg(), num_iter, **kwargs)
+
+    def decode(self, encoding, features, image_size):
+        """D: encoding (..., h16, w16, D), features {layer: (..., h, w, C)} -> (logits (..., H, W), stages)."""
+        lead = encoding.shape[:-3]
+        flat = {k: v.reshape((-1,) + v.shape[-3:]) for k, v in features.items() if k in LAYERS}
+        logits, stages = self.decoder(encoding.reshape((-1,) + encoding.shape[-3:]), flat, tuple(image_size))
+        return logits.reshape(lead + logits.shape[1:]), stages
+
+    def encode_box(self, boxes, x, image_size):
+        """B: boxes (N, 4) as (x, y, w, h), x (N, h, w, C) -> (box masks (N, H, W), encodings (N, h, w, D))."""
+        masks = box_to_mask(boxes, tuple(image_size))
+        return masks, self.box_label_encoder(masks, x).astype(jnp.float32)
+
+    # --- training forward (SPEC §1.6) --------------------------------------------------------------------
+    def __call__(self, train_images, test_images, train_masks):
+        """train_images (1, B, H, W, 3), test_images (T, B, H, W, 3), train_masks (1, B, H, W)
+        -> mask logits (T, B, H, W).
+
+        τ is learned on the train frame (``optim_iter`` steps from 0). With ``apply_refinement=False`` (the
+        reference's behaviour, default) every test frame is predicted with that τ. With ``True`` (the paper's
+        description) test frame i is predicted with τ refined on the train frame and the detached predictions of
+        test frames < i (``num_refinement_iter`` steps after each test frame).
+        """
+        n_train, n_test = train_images.shape[0], test_images.shape[0]
+        image_size = train_images.shape[-3:-1]
+        feats = self.backbone(jnp.concatenate([train_images, test_images], axis=0))
+        x = self.target_features(feats["layer3"])
+        test_feats = {k: v[n_train:] for k, v in feats.items()}
+        labels, weights = self.encode_labels(train_masks)
+        tau, _ = self.learn(x[:n_train], labels, weights, self.optim_iter)
+        if not self.apply_refinement:
+            logits, _ = self.decode(apply_filter(x[n_train:], tau), test_feats, image_size)
+            return logits
+        xs, ls, ws, out = [x[:n_train]], [labels], [weights], []
+        for i in range(n_test):
+            xi = x[n_train + i: n_train + i + 1]
+            logits_i, _ = self.decode(apply_filter(xi, tau), {k: v[i:i + 1] for k, v in test_feats.items()},
+                                      image_size)
+            out.append(logits_i)
+            if i < n_test - 1:
+                e, w = self.encode_labels(jax.nn.sigmoid(jax.lax.stop_gradient(logits_i)))
+                xs.append(xi), ls.append(e), ws.append(w)
+                tau, _ = self.learn(jnp.concatenate(xs), jnp.concatenate(ls), jnp.concatenate(ws),
+                                    self.num_refinement_iter, tau)
+        return jnp.concatenate(out, axis=0)
+
+    def init_all(self, images, masks):
+        """Touches every submodule (for ``init``): images (1, B, H, W, 3), masks (1, B, H, W)."""
+        logits = self(images, images, masks)
+        if self.box_encoder:
+            feats = self.backbone(images[0])
+            x = self.target_features(feats["layer3"])
+            boxes = jnp.zeros((x.shape[0], 4), jnp.float32)
+            _, enc = self.encode_box(boxes, x, images.shape[-3:-1])
+            self.decode(enc, feats, images.shape[-3:-1])
+        return logits
+
+
+def build_model(**overrides) -> LWLNet:
+    return LWLNet(**overrides)
+
+
+def init_variables(model: LWLNet, rng, image_size=(64, 96)):
+    """Fresh variables ({'params', 'batch_stats'}) for ``model`` (the reference's initialisation)."""
+    h, w = image_size
+    images = jnp.zeros((1, 1, h, w, 3), jnp.float32)
+    masks = jnp.zeros((1, 1, h, w), jnp.float32)
+    return model.init(rng, images, masks, method=LWLNet.init_all)

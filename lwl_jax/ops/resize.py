@@ -1,0 +1,101 @@
+"""PyTorch-exact image resizing (``F.interpolate`` with ``align_corners=False``, no antialiasing).
+
+``jax.image.resize`` uses a different cubic kernel (a = -0.5) and antialiases when down-sampling, so it does
+not reproduce PyTorch. Here every resize is a pair of small interpolation matrices (one per spatial axis) built
+in NumPy from the static shapes and applied with two contractions. This is exact up to float rounding, cheap
+for the sizes LWL uses, and differentiable.
+
+Coordinate rule (PyTorch, ``align_corners=False``): ``src = (dst + 0.5) * scale - 0.5`` where ``scale`` is
+``in / out`` when a size is given, or ``1 / scale_factor`` when a scale factor is given.
+* bilinear: ``src`` is clamped at 0; neighbours ``floor(src)`` and ``min(floor(src) + 1, in - 1)``.
+* bicubic: Keys kernel with a = -0.75 on ``floor(src) - 1 .. floor(src) + 2``, indices clamped to the border.
+* nearest: ``min(floor(dst * scale), in - 1)``.
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import jax.numpy as jnp
+import numpy as np
+
+CUBIC_A = -0.75
+
+
+def _cubic_weights(t: np.ndarray) -> np.ndarray:
+    """Keys cubic convolution weights for the 4 taps at offsets -1, 0, 1, 2 (PyTorch's a = -0.75)."""
+    a = CUBIC_A
+
+    def near(x):  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x):  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    return np.stack([far(t + 1), near(t), near(1 - t), far(2 - t)], axis=-1)
+
+
+@functools.lru_cache(maxsize=512)
+def resize_matrix(in_size: int, out_size: int, method: str, scale: float | None = None) -> np.ndarray:
+    """(out_size, in_size) float32 matrix M with ``out = M @ in`` along one axis.
+
+    ``scale`` overrides the coordinate scale (PyTorch's ``1 / scale_factor``); by default ``in / out``.
+    """
+    if in_size < 1 or out_size < 1:
+        raise ValueError(f"resize sizes must be positive, got {in_size} -> {out_size}")
+    s = in_size / out_size if scale is None else scale
+    dst = np.arange(out_size, dtype=np.float64)
+    m = np.zeros((out_size, in_size), dtype=np.float64)
+    rows = np.arange(out_size)
+    if method == "nearest":
+        idx = np.minimum(np.floor(dst * s).astype(np.int64), in_size - 1)
+        m[rows, idx] = 1.0
+    elif method == "bilinear":
+        src = np.maximum((dst + 0.5) * s - 0.5, 0.0)
+        i0 = np.floor(src).astype(np.int64)
+        i0 = np.minimum(i0, in_size - 1)
+        i1 = np.minimum(i0 + 1, in_size - 1)
+        l1 = src - i0
+        np.add.at(m, (rows, i0), 1.0 - l1)
+        np.add.at(m, (rows, i1), l1)
+    elif method == "bicubic":
+        src = (dst + 0.5) * s - 0.5
+        i = np.floor(src).astype(np.int64)
+        w = _cubic_weights(src - i)
+        for k in range(4):
+            np.add.at(m, (rows, np.clip(i - 1 + k, 0, in_size - 1)), w[:, k])
+    else:
+        raise ValueError(f"unknown resize method {method!r}")
+    return m.astype(np.float32)
+
+
+def resize(x, size, method: str = "bilinear", scale_factor: float | None = None, layout: str = "NHWC"):
+    """Resize the spatial axes of ``x`` like ``torch.nn.functional.interpolate(align_corners=False)``.
+
+    ``x``: (..., H, W, C) for ``layout='NHWC'`` or (..., H, W) for ``layout='HW'``.
+    ``size``: (out_h, out_w), or None with ``scale_factor`` (output ``floor(in * scale_factor)`` and the
+    coordinate scale ``1 / scale_factor``, as PyTorch does without ``recompute_scale_factor``).
+    """
+    if layout == "NHWC":
+        h, w = x.shape[-3], x.shape[-2]
+    elif layout == "HW":
+        h, w = x.shape[-2], x.shape[-1]
+    else:
+        raise ValueError(f"unknown layout {layout!r}")
+    if size is None:
+        if scale_factor is None:
+            raise ValueError("resize needs a size or a scale_factor")
+        size = (int(math.floor(h * scale_factor)), int(math.floor(w * scale_factor)))
+        coord = 1.0 / scale_factor
+    else:
+        coord = None
+    oh, ow = int(size[0]), int(size[1])
+    if (oh, ow) == (h, w) and coord is None:
+        return x
+    mh = jnp.asarray(resize_matrix(h, oh, method, coord), dtype=x.dtype)
+    mw = jnp.asarray(resize_matrix(w, ow, method, coord), dtype=x.dtype)
+    if layout == "NHWC":
+        x = jnp.einsum("oh,...hwc->...owc", mh, x)
+        return jnp.einsum("pw,...owc->...opc", mw, x)
+    x = jnp.einsum("oh,...hw->...ow", mh, x)
+    return jnp.einsum("pw,...ow->...op", mw, x)

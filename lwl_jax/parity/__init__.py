@@ -1,0 +1,1 @@
+"""Numerical parity with the PyTorch reference on golden fixture folders (``python -m lwl_jax.parity DIR``)."""

@@ -1,0 +1,1 @@
+"""Inference: the LWL tracker (search-region crops, memory, learner updates, multi-object merging)."""
