@@ -1,0 +1,92 @@
+"""The steepest-descent learner A: a fori_loop, differentiable, and consistent with its definition."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lwl_jax.models.learner import apply_filter, filter_grad, input_grad, steepest_descent
+
+
+@pytest.fixture(scope="module")
+def problem():
+    k = jax.random.split(jax.random.PRNGKey(0), 5)
+    n, s, h, w, c, d = 3, 2, 5, 7, 8, 4
+    x = jax.random.normal(k[0], (n, s, h, w, c))
+    y = jax.nn.relu(jax.random.normal(k[1], (n, s, h, w, d)))
+    v = jax.random.normal(k[2], (n, s, h, w, d))
+    tau = 0.1 * jax.random.normal(k[3], (s, 3, 3, c, d))
+    return x, y, v, tau, jnp.array([0.3])
+
+
+def test_loop_is_a_fori_loop_not_unrolled(problem):
+    x, y, v, tau, rho = problem
+    jaxpr = str(jax.make_jaxpr(lambda t: steepest_descent(t, x, y, v, rho, 7))(tau))
+    assert "while" in jaxpr or "scan" in jaxpr
+    # a 7-iteration Python unroll would contain 2 convolutions per iteration
+    assert jaxpr.count("conv_general_dilated") < 7
+
+
+def test_fori_equals_python_unrolled_and_plain_convs(problem):
+    x, y, v, tau, rho = problem
+    a = steepest_descent(tau, x, y, v, rho, 4)
+    b = steepest_descent(tau, x, y, v, rho, 4, python_loop=True)
+    c = steepest_descent(tau, x, y, v, rho, 4, plain_convs=True)
+    for other in (b, c):
+        np.testing.assert_allclose(a[0], other[0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(a[1], other[1], rtol=1e-5, atol=1e-7)
+
+
+def test_losses_decrease_and_match_the_objective(problem):
+    x, y, v, tau, rho = problem
+    tau_n, losses = steepest_descent(tau, x, y, v, rho, 5)
+    assert np.all(np.diff(np.asarray(losses)) < 0)
+    r = v * (apply_filter(x, tau_n) - y)
+    expected = (jnp.sum(r ** 2) + rho[0] ** 2 * jnp.sum(tau_n ** 2)) / (r.size + tau_n.size)
+    np.testing.assert_allclose(losses[-1], expected, rtol=1e-5)
+
+
+def test_adjoints(problem):
+    """<T_τ x, r> = <τ, T*(x, r)> = <x, T'(r, τ)>: the three convolutions are mutually adjoint."""
+    x, y, v, tau, _ = problem
+    r = y
+    lhs = jnp.sum(apply_filter(x, tau) * r)
+    np.testing.assert_allclose(lhs, jnp.sum(tau * filter_grad(x, r, 3)), rtol=1e-5)
+    np.testing.assert_allclose(lhs, jnp.sum(x * input_grad(r, tau)), rtol=1e-5)
+
+
+def test_custom_vjp_gradients_equal_autodiff(problem):
+    x, y, v, tau, rho = problem
+
+    def f(plain, x, y, v, rho):
+        t, losses = steepest_descent(jnp.zeros_like(tau), x, y, v, rho, 3, plain_convs=plain)
+        return jnp.sum(apply_filter(x, t) ** 2) + losses[-1]
+
+    g1 = jax.grad(lambda *a: f(False, *a), argnums=(0, 1, 2, 3))(x, y, v, rho)
+    g2 = jax.grad(lambda *a: f(True, *a), argnums=(0, 1, 2, 3))(x, y, v, rho)
+    for a, b in zip(g1, g2):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6)
+
+
+def test_gradient_matches_finite_differences(problem):
+    x, y, v, tau, rho = problem
+    f = lambda r: jnp.sum(steepest_descent(tau, x, y, v, r, 3)[0] ** 2)  # noqa: E731
+    g = jax.grad(f)(rho)
+    eps = 1e-3
+    fd = (f(rho + eps) - f(rho - eps)) / (2 * eps)
+    np.testing.assert_allclose(g[0], fd, rtol=2e-2)
+
+
+def test_zero_weight_memory_slots_do_not_contribute(problem):
+    x, y, v, tau, rho = problem
+    a, _ = steepest_descent(tau, x[:2], y[:2], v[:2], rho, 3)
+    v_pad = v.at[2].set(0.0)
+    b, _ = steepest_descent(tau, x, y.at[2].set(123.0), v_pad, rho, 3)
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_remat_gives_same_gradient(problem):
+    x, y, v, tau, rho = problem
+    g = [jax.grad(lambda xx: jnp.sum(steepest_descent(tau, xx, y, v, rho, 3, remat=r)[0] ** 2))(x)
+         for r in (False, True)]
+    np.testing.assert_allclose(g[0], g[1], rtol=1e-5, atol=1e-7)
+
