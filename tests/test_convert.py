@@ -81,8 +81,8 @@ def test_round_trip_reproduces_the_network(tmp_path, small_model, small_sd):
     assert model2.backbone_blocks == model.backbone_blocks and model2.feature_dim == model.feature_dim
     x = jax.random.normal(jax.random.PRNGKey(1), (1, 2, 64, 96, 3)) * 50
     m = (jax.random.uniform(jax.random.PRNGKey(2), (1, 2, 64, 96)) > 0.5).astype(np.float32)
-    a = model.apply(variables, x, x, m)
-    b = model2.apply(variables2, x, x, m)
+    a = jax.jit(model.apply)(variables, x, x, m)
+    b = jax.jit(model2.apply)(variables2, x, x, m)
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
 
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from lwl_jax.convert.mapping import variables_to_state_dict
 from lwl_jax.models.backbone import ResNet
 from lwl_jax.models.box_encoder import box_to_mask
-from lwl_jax.models.lwl import LWLNet, init_variables
+from lwl_jax.models.lwl import LWLNet, variable_shapes
 
 
 def _torch_resnet(sd, x, blocks, stride_in_1x1):
@@ -41,14 +41,14 @@ def test_backbone_layouts_match_pytorch(stride_in_1x1):
     blocks = (2, 1, 2, 1)
     net = ResNet(blocks=blocks, base_width=8, stride_in_1x1=stride_in_1x1)
     x = np.random.default_rng(0).standard_normal((2, 45, 61, 3)).astype(np.float32) * 30
-    variables = net.init(jax.random.PRNGKey(0), x)
+    variables = jax.jit(net.init)(jax.random.PRNGKey(0), x)
     # non-trivial BN statistics
     variables = jax.tree_util.tree_map(lambda a: a + 0.05 * jax.random.normal(jax.random.PRNGKey(3), a.shape),
                                        variables)
     sd = {k[len("feature_extractor."):]: torch.from_numpy(np.array(v))
           for k, v in variables_to_state_dict({c: {"feature_extractor": t} for c, t in variables.items()}).items()}
     ref = _torch_resnet(sd, torch.from_numpy(x.transpose(0, 3, 1, 2).copy()), blocks, stride_in_1x1)
-    ours = net.apply(variables, x)
+    ours = jax.jit(net.apply)(variables, x)
     for i, r in enumerate(ref):
         o = np.asarray(ours[f"layer{i + 1}"]).transpose(0, 3, 1, 2)
         np.testing.assert_allclose(o, r.numpy(), rtol=1e-4, atol=1e-4 * np.abs(r.numpy()).max())
@@ -57,17 +57,17 @@ def test_backbone_layouts_match_pytorch(stride_in_1x1):
 def test_small_variant_shapes(small_model):
     model, variables = small_model
     img = jnp.zeros((1, 2, 80, 112, 3))
-    feats = model.apply(variables, img, method=LWLNet.backbone)
+    feats = jax.jit(lambda v, i: model.apply(v, i, method=LWLNet.backbone))(variables, img)
     assert feats["layer3"].shape == (1, 2, 5, 7, 4 * 8 * 4)
     assert feats["layer4"].shape == (1, 2, 3, 4, 8 * 8 * 4)
-    logits = model.apply(variables, img, img, jnp.zeros((1, 2, 80, 112)))
+    logits = jax.jit(model.apply)(variables, img, img, jnp.zeros((1, 2, 80, 112)))
     assert logits.shape == (1, 2, 80, 112)
 
 
 def test_parameter_names_mirror_the_reference(fixtures):
     """Every key of the reference manifest (except BN counters) is a variable of the default model."""
     model = LWLNet(box_encoder=True)
-    shapes = jax.eval_shape(lambda: init_variables(model, jax.random.PRNGKey(0)))
+    shapes = variable_shapes(model)
     ours = set(variables_to_state_dict(jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), shapes)))
     theirs = set(fixtures.state_dict("lwl_boxinit"))
     assert ours == theirs
@@ -86,7 +86,7 @@ def test_bfloat16_compute_stays_close(small_model):
     model, variables = small_model
     img = jax.random.normal(jax.random.PRNGKey(0), (1, 1, 64, 96, 3)) * 40
     m = (jax.random.uniform(jax.random.PRNGKey(1), (1, 1, 64, 96)) > 0.5).astype(jnp.float32)
-    a = model.apply(variables, img, img, m)
-    b = model.clone(dtype=jnp.bfloat16).apply(variables, img, img, m)
+    a = jax.jit(model.apply)(variables, img, img, m)
+    b = jax.jit(model.clone(dtype=jnp.bfloat16).apply)(variables, img, img, m)
     assert b.dtype == jnp.float32
     assert float(jnp.max(jnp.abs(a - b))) < 0.1 * float(jnp.max(jnp.abs(a))) + 0.1

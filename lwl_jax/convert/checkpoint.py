@@ -132,12 +132,12 @@ def to_variables(ckpt: LoadedCheckpoint, model=None, image_size=(64, 96)):
 
     For a backbone-only file, the returned variables hold only ``feature_extractor``.
     """
-    from lwl_jax.models.lwl import LWLNet, init_variables
+    from lwl_jax.models.lwl import LWLNet, variable_shapes
 
     if model is None:
         fields = {k: v for k, v in ckpt.model_config.items()}
         model = LWLNet(**fields)
-    target = jax.eval_shape(lambda: init_variables(model, jax.random.PRNGKey(0), image_size))
+    target = variable_shapes(model, image_size)
     if ckpt.kind == "backbone":
         target = {col: {"feature_extractor": t["feature_extractor"]} for col, t in target.items()}
         sd = _backbone_state_dict(ckpt.state_dict)

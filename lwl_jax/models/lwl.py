@@ -170,14 +170,16 @@ class LWLNet(nn.Module):
         return jnp.concatenate(out, axis=0)
 
     def init_all(self, images, masks):
-        """Touches every submodule (for ``init``): images (1, B, H, W, 3), masks (1, B, H, W)."""
-        logits = self(images, images, masks)
+        """Touches every submodule once (for ``init``): images (1, B, H, W, 3), masks (1, B, H, W)."""
+        image_size = images.shape[-3:-1]
+        feats = self.backbone(images[0])
+        x = self.target_features(feats["layer3"])
+        labels, _ = self.encode_labels(masks[0])
+        self.filter_reg()
+        encoding = labels
         if self.box_encoder:
-            feats = self.backbone(images[0])
-            x = self.target_features(feats["layer3"])
-            boxes = jnp.zeros((x.shape[0], 4), jnp.float32)
-            _, enc = self.encode_box(boxes, x, images.shape[-3:-1])
-            self.decode(enc, feats, images.shape[-3:-1])
+            _, encoding = self.encode_box(jnp.zeros((x.shape[0], 4), jnp.float32), x, image_size)
+        logits, _ = self.decode(encoding, feats, image_size)
         return logits
 
 
@@ -185,9 +187,18 @@ def build_model(**overrides) -> LWLNet:
     return LWLNet(**overrides)
 
 
-def init_variables(model: LWLNet, rng, image_size=(64, 96)):
-    """Fresh variables ({'params', 'batch_stats'}) for ``model`` (the reference's initialisation)."""
+def variable_shapes(model: LWLNet, image_size=(64, 96)):
+    """The variables' structure and shapes (``jax.ShapeDtypeStruct`` leaves), without computing anything."""
     h, w = image_size
     images = jnp.zeros((1, 1, h, w, 3), jnp.float32)
     masks = jnp.zeros((1, 1, h, w), jnp.float32)
-    return model.init(rng, images, masks, method=LWLNet.init_all)
+    return jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), images, masks, method=LWLNet.init_all))
+
+
+def init_variables(model: LWLNet, rng, image_size=(64, 96)):
+    """Fresh variables ({'params', 'batch_stats'}) with the reference's initialisation (``models.init``).
+    ``rng``: an int seed or a JAX key."""
+    from lwl_jax.models.init import reference_init
+
+    seed = int(jax.random.randint(rng, (), 0, 2 ** 31 - 1)) if not isinstance(rng, int) else rng
+    return reference_init(variable_shapes(model, image_size), seed, model.init_filter_reg)

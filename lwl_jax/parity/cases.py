@@ -18,7 +18,7 @@ import numpy as np
 from lwl_jax.convert.checkpoint import infer_model_config
 from lwl_jax.convert.mapping import state_dict_to_variables, variables_to_state_dict
 from lwl_jax.models.learner import apply_filter
-from lwl_jax.models.lwl import LWLNet, init_variables
+from lwl_jax.models.lwl import LWLNet, variable_shapes
 from lwl_jax.ops.layout import nchw_to_nhwc, nhwc_to_nchw, tau_jax_to_torch, tau_torch_to_jax
 from lwl_jax.parity.weights import make_state_dict
 from lwl_jax.tracking.memory import update_sample_weights
@@ -94,7 +94,7 @@ class Fixtures:
             sd = self.state_dict(which)
             _, cfg = infer_model_config(sd)
             model = LWLNet(**{**cfg, **overrides})
-            target = jax.eval_shape(lambda: init_variables(model, jax.random.PRNGKey(0)))
+            target = variable_shapes(model)
             variables = state_dict_to_variables(sd, target, source=f"{self.folder}/manifest_{which}.json")
             self._nets[key] = (model, jax.tree_util.tree_map(jnp.asarray, variables))
         return self._nets[key]
