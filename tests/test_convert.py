@@ -175,3 +175,18 @@ def test_convert_cli_writes_orbax_checkpoint_and_check_table(tmp_path, small_mod
     kind, model, loaded = load_model(tmp_path / "converted")
     assert kind == "lwl_boxinit" and isinstance(model, LWLNet) and model.box_encoder
     _assert_same(variables_to_state_dict(loaded), small_sd)
+
+
+def test_torchvision_resnet_file_loads_as_backbone(tmp_path, small_model):
+    _, variables = small_model
+    sd = {k[len("feature_extractor."):]: v for k, v in variables_to_state_dict(variables).items()
+          if k.startswith("feature_extractor.")}
+    sd["fc.weight"] = np.zeros((10, 256), np.float32)
+    sd["fc.bias"] = np.zeros((10,), np.float32)
+    ck = read_checkpoint(write_torch_file(tmp_path, sd, "bare", "resnet50-0676ba61.pth"))
+    assert ck.kind == "backbone" and ck.model_config["stride_in_1x1"] is False
+    assert ck.model_config["backbone_blocks"] == (1, 1, 1, 1)
+    model, loaded = to_variables(ck)
+    assert set(loaded["params"]) == {"feature_extractor"}
+    np.testing.assert_array_equal(loaded["params"]["feature_extractor"]["conv1"]["kernel"],
+                                  variables["params"]["feature_extractor"]["conv1"]["kernel"])
