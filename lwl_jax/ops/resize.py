@@ -47,8 +47,9 @@ def resize_matrix(in_size: int, out_size: int, method: str, scale: float | None 
     dst = np.arange(out_size, dtype=np.float64)
     m = np.zeros((out_size, in_size), dtype=np.float64)
     rows = np.arange(out_size)
-    if method == "nearest":
-        idx = np.minimum(np.floor(dst * s).astype(np.int64), in_size - 1)
+    if method == "nearest":  # PyTorch computes this index in float32
+        idx = np.floor(dst.astype(np.float32) * np.float32(s)).astype(np.int64)
+        idx = np.minimum(idx, in_size - 1)
         m[rows, idx] = 1.0
     elif method == "bilinear":
         src = np.maximum((dst + 0.5) * s - 0.5, 0.0)

@@ -33,6 +33,11 @@ TOL_GRAD = 5e-2
 TOL_GRAD_NORM = 1e-2
 TOL_GLOBAL_GRAD_NORM = 2e-3
 
+TOL_LABEL_FRACTION = 1e-3     # per frame ≥ 99.9 % identical label-map pixels
+TOL_PIXELS = 0.05             # boxes and tracker positions/sizes, absolute pixels
+TOL_SCALE = 1e-4              # tracker target scale, relative
+TOL_MEMORY_WEIGHTS = 1e-5
+
 TRACKER_CASES = ("tracker", "tracker_boxinit")
 
 
@@ -252,6 +257,48 @@ def case_train_forward(fx: Fixtures, case="train_forward"):
     return rows
 
 
+def run_tracker(fx: Fixtures, case: str):
+    """Run our tracker on a tracker fixture's video; returns the per-frame outputs."""
+    import ml_collections
+
+    from lwl_jax.tracking.tracker import LWLTracker
+
+    d = fx.load(case)
+    params = ml_collections.ConfigDict(fx.meta(case)["params"])
+    box_mode = bool(params.get("init_with_box", False))
+    model, v = fx.network("lwl_boxinit" if box_mode else "lwl")
+    tracker = LWLTracker(model, v, params)
+    ids = [int(i) for i in d["object_ids"]]
+    objects = {}
+    for j, i in enumerate(ids):
+        objects[i] = {"box": d["init_boxes"][j]}
+        if not box_mode:
+            objects[i]["mask"] = d["init_label"] == i
+    outs = [tracker.initialize(d["frames"][0], objects)]
+    for frame in d["frames"][1:]:
+        outs.append(tracker.track(frame))
+    return d, ids, outs
+
+
+def case_tracker(fx: Fixtures, case="tracker"):
+    """Label maps: worst per-frame fraction of differing pixels; boxes, positions and sizes: worst absolute
+    difference in pixels; scale: worst relative difference; memory weights: norm-wise relative error."""
+    d, ids, outs = run_tracker(fx, case)
+    labels = max(float(np.mean(o.labels != ref)) for o, ref in zip(outs, d["label_maps"]))
+    boxes = np.stack([np.stack([o.boxes[i] for i in ids]) for o in outs])
+    states = np.stack([np.stack([o.states[i] for i in ids]) for o in outs])
+    weights = np.stack([np.stack([o.sample_weights[i] for i in ids]) for o in outs])
+    ref_states = d["tracker_state"]
+    px = [0, 1, 3, 4]
+    return [Row(case, "label_maps (fraction of pixels)", labels, TOL_LABEL_FRACTION),
+            Row(case, "boxes (px)", float(np.abs(boxes - d["boxes"]).max()), TOL_PIXELS),
+            Row(case, "tracker_state pos/size (px)", float(np.abs(states[..., px] - ref_states[..., px]).max()),
+                TOL_PIXELS),
+            Row(case, "tracker_state scale", float(np.max(np.abs(states[..., 2] / ref_states[..., 2] - 1))),
+                TOL_SCALE),
+            Row(case, "sample_weights", rel_error(weights, d["sample_weights"]), TOL_MEMORY_WEIGHTS)]
+
+
 CASES = {
     "backbone": case_backbone,
     "target_features": case_target_features,
@@ -261,4 +308,6 @@ CASES = {
     "decoder": case_decoder,
     "box_init": case_box_init,
     "train_forward": case_train_forward,
+    "tracker": case_tracker,
+    "tracker_boxinit": functools.partial(case_tracker, case="tracker_boxinit"),
 }
