@@ -1,0 +1,1 @@
+"""Data: dataset readers and writers (DAVIS, YouTube-VOS, frame folders), palette PNGs."""
