@@ -1,15 +1,94 @@
-"""Evaluation entry point: ``python evaluate.py --config configs/lwl_ytvos.py --checkpoint CKPT ...``.
+"""Segment a dataset with LWL and score it.
 
-Not implemented yet: the tracker and dataset evaluation are the work of the inference issue. This script says so
-instead of pretending to evaluate.
+    python evaluate.py --config configs/lwl_ytvos.py --checkpoint CKPT --dataset davis --root DAVIS \\
+        --split val --out results/davis_val
+    python evaluate.py --config configs/lwl_ytvos.py --checkpoint CKPT --dataset folder \\
+        --frames clip/ --mask clip_first.png --out results/clip
+
+CKPT is a converted folder (``python -m lwl_jax.convert``) or a reference ``.pth``. Any tracker setting can be
+overridden: ``--config.net_opt_update_iter=5``. Results are palette PNGs ``<out>/<seq>/<frame>.png`` (written via
+a temporary file and rename); finished sequences are skipped when the command is run again. With DAVIS ground
+truth, ``global_results-<split>.csv`` and ``per-sequence_results-<split>.csv`` are written in the official layout.
 """
+from __future__ import annotations
+
+import argparse
+import os
 import sys
 
 
-def main():
-    print("evaluate.py: the tracker and dataset evaluation are not implemented yet (see the inference issue)",
-          file=sys.stderr)
-    return 2
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--config", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs",
+                                                     "lwl_ytvos.py"))
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--dataset", choices=("davis", "folder"), default="davis")
+    p.add_argument("--root", help="dataset root (davis)")
+    p.add_argument("--split", default="val")
+    p.add_argument("--resolution", default="480p")
+    p.add_argument("--sequences", help="comma-separated subset of sequences")
+    p.add_argument("--frames", help="frame folder (folder mode)")
+    p.add_argument("--mask", help="first-frame palette PNG (folder mode)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--no_score", action="store_true", help="do not compute J&F even if ground truth exists")
+    return p
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    overrides = [a for a in argv if a.startswith("--config.")]
+    args = build_parser().parse_args([a for a in argv if not a.startswith("--config.")])
+    from tqdm import tqdm
+
+    from lwl_jax import metrics
+    from lwl_jax.config_util import load_config
+    from lwl_jax.convert import CheckpointError
+    from lwl_jax.convert.checkpoint import load_model
+    from lwl_jax.data.davis import DatasetError, davis_sequences, folder_sequence
+    from lwl_jax.tracking.video import segment_sequence, sequence_done
+
+    try:
+        params = load_config(args.config, overrides)
+        kind, model, variables = load_model(args.checkpoint)
+        if params.get("init_with_box", False) and kind != "lwl_boxinit":
+            raise CheckpointError(f"{args.checkpoint}: a {kind} network has no box encoder, but the config "
+                                  f"{args.config} initialises from boxes (use a box-init checkpoint)")
+        if args.dataset == "davis":
+            if not args.root:
+                raise DatasetError("--root is required for --dataset davis")
+            subset = args.sequences.split(",") if args.sequences else None
+            seqs = davis_sequences(args.root, args.split, args.resolution, subset)
+        else:
+            if not (args.frames and args.mask):
+                raise DatasetError("--frames and --mask are required for --dataset folder")
+            seqs = [folder_sequence(args.frames, args.mask)]
+        todo = [s for s in seqs if not sequence_done(args.out, s)]
+        for seq in todo:  # fail in seconds on a bad first frame or annotation, before any work
+            seq.load_annotation(0, seq.load_frame(0).shape[:2])
+        os.makedirs(args.out, exist_ok=True)
+        if len(todo) < len(seqs):
+            print(f"resuming: {len(seqs) - len(todo)} of {len(seqs)} sequences already done")
+        frames = seconds = 0
+        with tqdm(total=sum(len(s.frames) for s in todo), unit="frame", desc="segmenting") as bar:
+            for seq in todo:
+                bar.set_postfix_str(seq.name)
+                _, _, sec = segment_sequence(model, variables, params, seq, args.out, progress=bar)
+                frames += len(seq.frames)
+                seconds += sec
+        if frames:
+            print(f"{frames} frames in {seconds:.1f} s: {frames / seconds:.2f} FPS (compilation included)")
+        if args.dataset == "davis" and not args.no_score:
+            gt_dir = os.path.join(args.root, "Annotations", args.resolution)
+            names = [s.name for s in seqs]
+            if all(len(os.listdir(os.path.join(gt_dir, n))) == len(s.frames) for n, s in zip(names, seqs)):
+                scores = metrics.evaluate_folder(args.root, args.out, args.split, names, args.resolution)
+                g, _ = metrics.write_results(args.out, args.split, scores)
+                print("  ".join(f"{k} {v:.3f}" for k, v in g.items()))
+    except (DatasetError, CheckpointError, FileNotFoundError, KeyError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":

@@ -56,3 +56,84 @@ def write_index_png(path, labels, palette=None):
     tmp = f"{path}.tmp{os.getpid()}"
     im.save(tmp, format="PNG")
     os.replace(tmp, path)
+
+
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+class Sequence:
+    """A video to segment: ordered frame files and the given annotations (frame index -> label PNG path).
+
+    Each object is initialised on the first annotated frame in which it appears (DAVIS: the first frame;
+    YouTube-VOS and DAVIS-format folders with late objects: the frame where it enters)."""
+
+    def __init__(self, name, frames, annotations):
+        self.name, self.frames, self.annotations = name, list(frames), dict(annotations)
+
+    def frame_names(self):
+        return [os.path.splitext(os.path.basename(f))[0] for f in self.frames]
+
+    def load_frame(self, i):
+        path = self.frames[i]
+        if not os.path.isfile(path):
+            raise DatasetError(f"{path}: missing frame")
+        return read_rgb(path)
+
+    def load_annotation(self, i, frame_hw):
+        path = self.annotations[i]
+        labels = read_index_png(path)
+        if labels.shape != tuple(frame_hw):
+            raise DatasetError(f"{path}: mask size {labels.shape[1]}x{labels.shape[0]} does not match the frame "
+                               f"size {frame_hw[1]}x{frame_hw[0]}")
+        return labels
+
+
+def _frames_in(folder):
+    if not os.path.isdir(folder):
+        raise DatasetError(f"{folder}: frame folder not found")
+    names = sorted(n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTS))
+    if not names:
+        raise DatasetError(f"{folder}: no frames")
+    return [os.path.join(folder, n) for n in names]
+
+
+def davis_sequences(root, split="val", resolution="480p", sequences=None, first_frame_only=False):
+    """DAVIS 2017 layout: ``JPEGImages/<res>/<seq>/*.jpg``, ``Annotations/<res>/<seq>/*.png``,
+    ``ImageSets/2017/<split>.txt``. With ``first_frame_only`` only frame 0's annotation is given to the
+    tracker (the standard protocol); otherwise objects absent from frame 0 start on their first annotated frame."""
+    split_file = os.path.join(root, "ImageSets", "2017", f"{split}.txt")
+    if sequences is None:
+        if not os.path.isfile(split_file):
+            raise DatasetError(f"{split_file}: split file not found (is {root} a DAVIS root?)")
+        with open(split_file) as f:
+            sequences = [s.strip() for s in f if s.strip()]
+    out = []
+    for name in sequences:
+        frames = _frames_in(os.path.join(root, "JPEGImages", resolution, name))
+        ann_dir = os.path.join(root, "Annotations", resolution, name)
+        annotations = {}
+        for i, fpath in enumerate(frames):
+            a = os.path.join(ann_dir, os.path.splitext(os.path.basename(fpath))[0] + ".png")
+            if os.path.isfile(a):
+                annotations[i] = a
+            if first_frame_only:
+                break
+        if os.path.isdir(ann_dir) and not first_frame_only:
+            stems = {os.path.splitext(os.path.basename(f))[0] for f in frames}
+            orphans = sorted(n for n in os.listdir(ann_dir) if n.endswith(".png") and n[:-4] not in stems)
+            if orphans:
+                raise DatasetError(f"{os.path.join(root, 'JPEGImages', resolution, name, orphans[0][:-4])}.jpg: "
+                                   f"missing frame (its annotation {orphans[0]} exists)")
+        if 0 not in annotations:
+            raise DatasetError(f"{os.path.join(ann_dir, os.path.splitext(os.path.basename(frames[0]))[0] + '.png')}"
+                               f": missing first-frame annotation")
+        out.append(Sequence(name, frames, annotations))
+    return out
+
+
+def folder_sequence(frames_dir, first_mask):
+    """A generic folder of frames with a palette PNG mask for its first frame."""
+    if not os.path.isfile(first_mask):
+        raise DatasetError(f"{first_mask}: first-frame mask not found")
+    frames = _frames_in(frames_dir)
+    return Sequence(os.path.basename(os.path.normpath(frames_dir)), frames, {0: first_mask})

@@ -1,0 +1,143 @@
+"""evaluate.py end to end on generated DAVIS-format data: results, official CSVs, late objects, resume after
+kill -9, and one-line errors for bad input."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lwl_jax.convert.checkpoint import save_converted
+from lwl_jax.data.davis import read_index_png, write_index_png
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+H, W = 64, 96
+SMALL = ["--config.image_sample_size=(64, 96)", "--config.net_opt_iter=3", "--config.net_opt_update_iter=1",
+         "--config.sample_memory_size=4"]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(small_model, tmp_path_factory):
+    model, variables = small_model
+    out = tmp_path_factory.mktemp("ckpt") / "small"
+    cfg = {f: getattr(model, f) for f in ("backbone_blocks", "backbone_width", "feature_dim", "num_filters",
+                                          "label_encoder_dims", "decoder_mdim", "box_encoder", "box_dims")}
+    save_converted(out, "lwl_boxinit", cfg, variables)
+    mask_only = tmp_path_factory.mktemp("ckpt") / "mask_only"
+    cfg["box_encoder"] = False
+    v = {c: {k: t for k, t in tree.items() if k != "box_label_encoder"} for c, tree in variables.items()}
+    save_converted(mask_only, "lwl", cfg, v)
+    return str(out), str(mask_only)
+
+
+def make_davis(root, n_frames=6, sequences=("alpha", "beta")):
+    rng = np.random.default_rng(0)
+    (root / "ImageSets" / "2017").mkdir(parents=True)
+    (root / "ImageSets" / "2017" / "val.txt").write_text("\n".join(sequences) + "\n")
+    for s, name in enumerate(sequences):
+        jd = root / "JPEGImages" / "480p" / name
+        ad = root / "Annotations" / "480p" / name
+        jd.mkdir(parents=True)
+        ad.mkdir(parents=True)
+        for t in range(n_frames):
+            img = (rng.random((H, W, 3)) * 255).astype(np.uint8)
+            lab = np.zeros((H, W), np.uint8)
+            lab[10 + t:30 + t, 10:35] = 2
+            lab[35:55, 50 + t:80 + t] = 3
+            if s == 0 and t >= 3:                       # object 1 enters late, with the lowest id
+                lab[5:20, 60:85] = 1
+            img[lab > 0] = (img[lab > 0] * 0.3 + 150).astype(np.uint8)
+            Image.fromarray(img).save(jd / f"{t:05d}.jpg", quality=95)
+            write_index_png(ad / f"{t:05d}.png", lab)
+    return root
+
+
+def run_eval(*args):
+    from evaluate import main
+
+    return main(list(map(str, args)) + SMALL)
+
+
+def test_davis_end_to_end_with_late_object_and_resume(tmp_path, checkpoint, capsys):
+    root = make_davis(tmp_path / "DAVIS")
+    out = tmp_path / "res"
+    assert run_eval("--checkpoint", checkpoint[1], "--root", root, "--out", out) == 0
+    for seq in ("alpha", "beta"):
+        files = sorted(os.listdir(out / seq))
+        assert [f for f in files if f.endswith(".png")] == [f"{t:05d}.png" for t in range(6)]
+        for f in files:
+            if f.endswith(".png"):
+                with Image.open(out / seq / f) as im:
+                    assert im.mode == "P" and im.size == (W, H)
+    late = read_index_png(out / "alpha" / "00003.png")
+    assert (late == 1).sum() > 0 and not (read_index_png(out / "alpha" / "00002.png") == 1).any()
+    lines = (out / "global_results-val.csv").read_text().splitlines()
+    assert lines[0].startswith("J&F-Mean,J-Mean")
+    per = (out / "per-sequence_results-val.csv").read_text().splitlines()
+    assert [p.split(",")[0] for p in per[1:]] == ["alpha_1", "alpha_2", "alpha_3", "beta_1", "beta_2", "beta_3"]
+    assert "FPS" in capsys.readouterr().out
+    assert run_eval("--checkpoint", checkpoint[1], "--root", root, "--out", out) == 0
+    assert "resuming: 2 of 2" in capsys.readouterr().out
+
+
+def _error_of(capsys, *args):
+    code = run_eval(*args)
+    err = capsys.readouterr().err
+    last = err.replace("\r", "\n").strip().splitlines()[-1]
+    assert code == 2 and last.startswith("error: ") and "Traceback" not in err, err
+    return last
+
+
+def test_bad_inputs_give_one_line_errors(tmp_path, checkpoint, capsys):
+    root = make_davis(tmp_path / "D", n_frames=3, sequences=("s",))
+    ann = root / "Annotations" / "480p" / "s"
+    jpg = root / "JPEGImages" / "480p" / "s"
+    base = ["--checkpoint", checkpoint[1], "--root", root, "--out", tmp_path / "o"]
+    good = read_index_png(ann / "00000.png")
+
+    write_index_png(ann / "00000.png", np.zeros((H, W), np.uint8))
+    assert "empty first-frame mask" in _error_of(capsys, *base)
+    write_index_png(ann / "00000.png", np.zeros((H + 2, W), np.uint8))
+    err = _error_of(capsys, *base)
+    assert "00000.png" in err and "does not match" in err
+    Image.fromarray(np.zeros((H, W, 3), np.uint8)).save(ann / "00000.png")
+    assert "indexed" in _error_of(capsys, *base)
+    write_index_png(ann / "00000.png", good)
+    (jpg / "00001.jpg").write_bytes(b"not a jpeg")
+    err = _error_of(capsys, *base)
+    assert "00001.jpg" in err and "unreadable" in err
+    os.remove(jpg / "00001.jpg")
+    assert "00001.jpg: missing frame" in _error_of(capsys, *base)
+    err = _error_of(capsys, "--config", os.path.join(REPO, "configs", "lwl_boxinit.py"), *base)
+    assert "box" in err and checkpoint[1] in err
+    assert "not found" in _error_of(capsys, "--checkpoint", checkpoint[1], "--root", tmp_path / "nowhere",
+                                    "--out", tmp_path / "o")
+
+
+@pytest.mark.slow
+def test_kill_9_then_rerun_completes_with_valid_pngs(tmp_path, checkpoint):
+    root = make_davis(tmp_path / "DAVIS", n_frames=30, sequences=("a", "b", "c"))
+    out = tmp_path / "res"
+    cmd = [sys.executable, os.path.join(REPO, "evaluate.py"), "--checkpoint", checkpoint[1], "--root", str(root),
+           "--out", str(out), "--no_score"] + SMALL
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if (out / "a").is_dir() and len(os.listdir(out / "a")) >= 5:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "c" / ".done").exists(), "the run finished before it could be killed"
+    res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    for seq in ("a", "b", "c"):
+        assert (out / seq / ".done").exists()
+        pngs = [f for f in os.listdir(out / seq) if f.endswith(".png")]
+        assert len(pngs) == 30 and not [f for f in os.listdir(out / seq) if ".tmp" in f]
+        for f in pngs:
+            with Image.open(out / seq / f) as im:
+                im.load()
