@@ -2,6 +2,8 @@
 
     python evaluate.py --config configs/lwl_ytvos.py --checkpoint CKPT --dataset davis --root DAVIS \\
         --split val --out results/davis_val
+    python evaluate.py --config configs/lwl_ytvos.py --checkpoint CKPT --dataset youtubevos --root YTVOS \\
+        --split valid --out results/ytvos_valid        # also writes results/ytvos_valid/valid_submission.zip
     python evaluate.py --config configs/lwl_ytvos.py --checkpoint CKPT --dataset folder \\
         --frames clip/ --mask clip_first.png --out results/clip
 
@@ -22,9 +24,9 @@ def build_parser():
     p.add_argument("--config", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs",
                                                      "lwl_ytvos.py"))
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--dataset", choices=("davis", "folder"), default="davis")
-    p.add_argument("--root", help="dataset root (davis)")
-    p.add_argument("--split", default="val")
+    p.add_argument("--dataset", choices=("davis", "youtubevos", "folder"), default="davis")
+    p.add_argument("--root", help="dataset root (davis, youtubevos)")
+    p.add_argument("--split", help="default: val (davis), valid (youtubevos)")
     p.add_argument("--resolution", default="480p")
     p.add_argument("--sequences", help="comma-separated subset of sequences")
     p.add_argument("--frames", help="frame folder (folder mode)")
@@ -45,6 +47,7 @@ def main(argv=None) -> int:
     from lwl_jax.convert import CheckpointError
     from lwl_jax.convert.checkpoint import load_model
     from lwl_jax.data.davis import DatasetError, davis_sequences, folder_sequence
+    from lwl_jax.data.youtubevos import youtubevos_sequences, zip_submission
     from lwl_jax.tracking.video import segment_sequence, sequence_done
 
     try:
@@ -53,11 +56,17 @@ def main(argv=None) -> int:
         if params.get("init_with_box", False) and kind != "lwl_boxinit":
             raise CheckpointError(f"{args.checkpoint}: a {kind} network has no box encoder, but the config "
                                   f"{args.config} initialises from boxes (use a box-init checkpoint)")
+        subset = args.sequences.split(",") if args.sequences else None
+        args.split = args.split or ("valid" if args.dataset == "youtubevos" else "val")
+        write = {}
+        if args.dataset in ("davis", "youtubevos") and not args.root:
+            raise DatasetError(f"--root is required for --dataset {args.dataset}")
         if args.dataset == "davis":
-            if not args.root:
-                raise DatasetError("--root is required for --dataset davis")
-            subset = args.sequences.split(",") if args.sequences else None
             seqs = davis_sequences(args.root, args.split, args.resolution, subset)
+        elif args.dataset == "youtubevos":
+            pairs = youtubevos_sequences(args.root, args.split, subset)
+            seqs = [s for s, _ in pairs]
+            write = {s.name: set(w) for s, w in pairs}
         else:
             if not (args.frames and args.mask):
                 raise DatasetError("--frames and --mask are required for --dataset folder")
@@ -72,11 +81,16 @@ def main(argv=None) -> int:
         with tqdm(total=sum(len(s.frames) for s in todo), unit="frame", desc="segmenting") as bar:
             for seq in todo:
                 bar.set_postfix_str(seq.name)
-                _, _, sec = segment_sequence(model, variables, params, seq, args.out, progress=bar)
+                _, _, sec = segment_sequence(model, variables, params, seq, args.out, write.get(seq.name),
+                                             progress=bar)
                 frames += len(seq.frames)
                 seconds += sec
         if frames:
             print(f"{frames} frames in {seconds:.1f} s: {frames / seconds:.2f} FPS (compilation included)")
+        if args.dataset == "youtubevos":
+            zip_path = os.path.join(args.out, f"{args.split}_submission.zip")
+            zip_submission(args.out, zip_path, [s.name for s in seqs])
+            print(f"wrote {zip_path}")
         if args.dataset == "davis" and not args.no_score:
             gt_dir = os.path.join(args.root, "Annotations", args.resolution)
             names = [s.name for s in seqs]

@@ -141,3 +141,56 @@ def test_kill_9_then_rerun_completes_with_valid_pngs(tmp_path, checkpoint):
         for f in pngs:
             with Image.open(out / seq / f) as im:
                 im.load()
+
+
+def make_youtubevos(root):
+    """Two videos; in 'v1' object 7 enters at frame 5; only every 5th frame is listed (and given as JPEG)."""
+    import json
+    rng = np.random.default_rng(1)
+    meta = {"videos": {}}
+    for vid, (h, w) in (("v1", (48, 80)), ("v2", (56, 72))):
+        objects = {"3": {"frames": []}}
+        if vid == "v1":
+            objects["7"] = {"frames": []}
+        for t in range(12):
+            img = (rng.random((h, w, 3)) * 255).astype(np.uint8)
+            lab = np.zeros((h, w), np.uint8)
+            lab[5:25, 5 + t:30 + t] = 3
+            if vid == "v1" and t >= 5:
+                lab[30:45, 40:70] = 7
+            name = f"{t * 5:05d}"
+            for base in (root / "valid_all_frames" / "JPEGImages" / vid,) + \
+                    ((root / "valid" / "JPEGImages" / vid,) if t % 5 == 0 else ()):
+                base.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(img).save(base / f"{name}.jpg", quality=95)
+            if t % 5 == 0:
+                objects["3"]["frames"].append(name)
+                if vid == "v1" and t >= 5:
+                    objects["7"]["frames"].append(name)
+            ann = root / "valid" / "Annotations" / vid
+            ann.mkdir(parents=True, exist_ok=True)
+            if t == 0:
+                write_index_png(ann / f"{name}.png", np.where(lab == 3, 3, 0).astype(np.uint8))
+            if vid == "v1" and t == 5:
+                write_index_png(ann / f"{name}.png", np.where(lab == 7, 7, 0).astype(np.uint8))
+        meta["videos"][vid] = {"objects": objects}
+    (root / "valid" / "meta.json").write_text(json.dumps(meta))
+    return root
+
+
+def test_youtubevos_writes_exactly_the_listed_frames(tmp_path, checkpoint):
+    import zipfile
+    root = make_youtubevos(tmp_path / "ytvos")
+    out = tmp_path / "res"
+    assert run_eval("--checkpoint", checkpoint[1], "--dataset", "youtubevos", "--root", root, "--out", out) == 0
+    listed = {"v1": ["00000", "00025", "00050"], "v2": ["00000", "00025", "00050"]}
+    for vid, size in (("v1", (80, 48)), ("v2", (72, 56))):
+        pngs = sorted(f[:-4] for f in os.listdir(out / vid) if f.endswith(".png"))
+        assert pngs == listed[vid]
+        for p in pngs:
+            with Image.open(out / vid / f"{p}.png") as im:
+                assert im.size == size and im.mode == "P"
+    first7 = read_index_png(out / "v1" / "00025.png")
+    assert (first7 == 7).any()
+    with zipfile.ZipFile(out / "valid_submission.zip") as zf:
+        assert sorted(zf.namelist()) == sorted(f"Annotations/{v}/{p}.png" for v in listed for p in listed[v])
