@@ -88,7 +88,7 @@ class Sequence:
         return labels
 
 
-def _frames_in(folder):
+def frames_in(folder):
     if not os.path.isdir(folder):
         raise DatasetError(f"{folder}: frame folder not found")
     names = sorted(n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTS))
@@ -109,7 +109,7 @@ def davis_sequences(root, split="val", resolution="480p", sequences=None, first_
             sequences = [s.strip() for s in f if s.strip()]
     out = []
     for name in sequences:
-        frames = _frames_in(os.path.join(root, "JPEGImages", resolution, name))
+        frames = frames_in(os.path.join(root, "JPEGImages", resolution, name))
         ann_dir = os.path.join(root, "Annotations", resolution, name)
         annotations = {}
         for i, fpath in enumerate(frames):
@@ -135,5 +135,5 @@ def folder_sequence(frames_dir, first_mask):
     """A generic folder of frames with a palette PNG mask for its first frame."""
     if not os.path.isfile(first_mask):
         raise DatasetError(f"{first_mask}: first-frame mask not found")
-    frames = _frames_in(frames_dir)
+    frames = frames_in(frames_dir)
     return Sequence(os.path.basename(os.path.normpath(frames_dir)), frames, {0: first_mask})

@@ -8,7 +8,7 @@ import json
 import os
 import zipfile
 
-from lwl_jax.data.davis import DatasetError, Sequence, _frames_in
+from lwl_jax.data.davis import DatasetError, Sequence, frames_in
 
 
 def youtubevos_sequences(root, split="valid", sequences=None):
@@ -29,7 +29,7 @@ def youtubevos_sequences(root, split="valid", sequences=None):
         folder = os.path.join(all_frames_root, vid)
         if not os.path.isdir(folder):
             folder = os.path.join(root, split, "JPEGImages", vid)
-        frames = _frames_in(folder)
+        frames = frames_in(folder)
         stems = [os.path.splitext(os.path.basename(f))[0] for f in frames]
         index = {s: i for i, s in enumerate(stems)}
         listed = set()
