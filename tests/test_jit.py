@@ -43,6 +43,7 @@ def test_inference_step_compiles_once_per_shape(small_model):
     for seed in range(3):
         crops = jax.random.normal(jax.random.PRNGKey(seed), (2, 64, 96, 3)) * 40
         tau = zeros_tau(model, 2) + seed * 0.01
-        logits, x = f(v, tau, crops)
+        logits, x, enc = f(v, tau, crops)
         assert logits.shape == (2, 64, 96) and x.shape == (2, 4, 6, model.feature_dim)
+        assert enc.shape == (2, 4, 6, model.num_filters)
     assert f._cache_size() == before + 1

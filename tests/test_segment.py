@@ -54,3 +54,22 @@ def test_segment_frames_from_boxes(tmp_path, checkpoint):  # noqa: F811
     # a mask network cannot start from boxes
     assert main(["--frames", str(fdir), "--box", "10,10,30,20", "--checkpoint", checkpoint[1],
                  "--out", str(out)] + SMALL) == 2
+
+
+def test_visualize_writes_encoding_grid(tmp_path, checkpoint):  # noqa: F811
+    from lwl_jax.visualize import main
+
+    frames, mask = _clip(tmp_path)
+    fdir = tmp_path / "frames"
+    fdir.mkdir()
+    for i, f in enumerate(frames):
+        Image.fromarray(f).save(fdir / f"{i:05d}.jpg")
+    write_index_png(tmp_path / "first.png", mask)
+    out = tmp_path / "fig.png"
+    assert main(["--frames", str(fdir), "--mask", str(tmp_path / "first.png"), "--checkpoint", checkpoint[1],
+                 "--object", "9", "--num_frames", "2", "--out", str(out)] + SMALL) == 0
+    with Image.open(out) as im:
+        w, h = im.size
+        arr = np.array(im.convert("RGB"))
+    assert h > 5 * 8 and w > 150                 # 3 first-frame rows + 2 rows per later frame
+    assert arr.std() > 10                          # not blank

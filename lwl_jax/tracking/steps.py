@@ -63,13 +63,15 @@ def features_fn(model: LWLNet):
 
 @functools.lru_cache(maxsize=None)
 def predict_fn(model: LWLNet):
-    """jit(variables, τ (K, k, k, C, D), crops (K, H, W, 3)) -> (logits (K, H, W), x (K, h, w, C))."""
+    """jit(variables, τ (K, k, k, C, D), crops (K, H, W, 3)) -> (logits (K, H, W), x (K, h, w, C),
+    mask encoding T_τ(x) (K, h, w, D))."""
 
     def run(m, tau, crops):
         feats = m.backbone(crops)
         x = m.target_features(feats["layer3"])
-        logits, _ = m.decode(apply_filter(x[None], tau)[0], feats, crops.shape[1:3])
-        return logits, x
+        enc = apply_filter(x[None], tau)[0]
+        logits, _ = m.decode(enc, feats, crops.shape[1:3])
+        return logits, x, enc
 
     return jax.jit(lambda v, tau, crops: _apply(model, run, v, tau, crops))
 

@@ -91,6 +91,7 @@ class LWLTracker:
         self.mem_x = self.mem_e = self.mem_w = None
         self.prev_probs = None
         self.feature_sz = None
+        self.last = {}   # device arrays of the last step, for pictures (crops, E, W, T_τ(x), logits)
 
     # ---- helpers -----------------------------------------------------------------------------------------
     def _ids(self):
@@ -144,6 +145,7 @@ class LWLTracker:
         mrows, mcols = self._stack_crops(mask_crops)
         mcrop = steps.crop_maps(jnp.asarray(np.stack(masks)), mrows, mcols)
         e, w = steps.encode_fn(self.model)(self.variables, mcrop)
+        self.last = {"crops": crops, "mask_crops": mcrop, "labels": e, "weights": w}
         k_new = len(ids)
         tau0 = steps.zeros_tau(self.model, k_new, x.shape[-1])
         tau = steps.learn_fn(self.model, int(self.p.net_opt_iter))(
@@ -238,7 +240,8 @@ class LWLTracker:
         # 3. segment all objects as one batch, paste back into the frame
         rows, cols = self._stack_crops(crops)
         images = steps.crop_frame(jnp.asarray(frame), rows, cols)
-        logits, self.prev_x = steps.predict_fn(self.model)(self.variables, self.tau, images)
+        logits, self.prev_x, encoding = steps.predict_fn(self.model)(self.variables, self.tau, images)
+        self.last = {"crops": images, "encoding": encoding, "logits": logits}
         pastes = [paste_maps(hw, *sample_location(c.coords, self.sample_size), self.sample_size) for c in crops]
         scores = steps.paste_scores(logits, *(jnp.asarray(np.stack([p[i] for p in pastes])) for i in range(4)))
         scores = np.asarray(scores)

@@ -1,0 +1,124 @@
+"""Pictures of what the network learned (paper Fig. 11): for the first frame the search-region crop, its mask,
+the label encoding E(y) and the importance weights |W(y)| (one tile per channel); for later frames the crop,
+the predicted mask and the target model's output T_τ(x).
+
+    python -m lwl_jax.visualize --frames DIR --mask first.png --checkpoint CKPT --out encodings.png
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from lwl_jax.models.lwl import IMAGE_MEAN_BGR
+
+# anchor colours of a perceptual "magma"-like map
+_ANCHORS = np.array([[0, 0, 4], [59, 15, 112], [140, 41, 129], [222, 73, 104], [254, 159, 109], [252, 253, 191]],
+                    np.float32)
+
+
+def colormap(x):
+    """Values in [0, 1] -> RGB uint8."""
+    t = np.clip(x, 0, 1) * (len(_ANCHORS) - 1)
+    i = np.minimum(t.astype(int), len(_ANCHORS) - 2)
+    f = (t - i)[..., None]
+    return ((1 - f) * _ANCHORS[i] + f * _ANCHORS[i + 1]).astype(np.uint8)
+
+
+def _tile(channel, size, lo, hi):
+    img = colormap((channel - lo) / max(hi - lo, 1e-12))
+    return np.array(Image.fromarray(img).resize(size[::-1], Image.NEAREST))
+
+
+def _crop_rgb(crop_bgr):
+    rgb = (np.asarray(crop_bgr) + IMAGE_MEAN_BGR)[..., ::-1]
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def render_rows(rows, tile=(60, 104), label_w=150):
+    """rows: [(label, [HxWx3 uint8 images])] -> one picture."""
+    n = max(len(r[1]) for r in rows)
+    h, w = tile
+    canvas = Image.new("RGB", (label_w + n * (w + 2), len(rows) * (h + 2)), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    for r, (label, images) in enumerate(rows):
+        y = r * (h + 2)
+        draw.text((4, y + h // 2 - 6), label, fill=(0, 0, 0))
+        for c, im in enumerate(images):
+            canvas.paste(Image.fromarray(im).resize((w, h), Image.BILINEAR), (label_w + c * (w + 2), y))
+    return canvas
+
+
+def channel_row(maps, tile, absolute=False):
+    maps = np.abs(maps) if absolute else np.asarray(maps)
+    lo, hi = float(maps.min()), float(maps.max())
+    return [_tile(maps[..., c], tile, lo, hi) for c in range(maps.shape[-1])]
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    overrides = [a for a in argv if a.startswith("--config.")]
+    p = argparse.ArgumentParser(prog="python -m lwl_jax.visualize", description=__doc__.splitlines()[0])
+    p.add_argument("--frames", required=True)
+    p.add_argument("--mask", required=True)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--config", default=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                                    "configs", "lwl_ytvos.py"))
+    p.add_argument("--object", type=int, help="object id to show (default: the first)")
+    p.add_argument("--num_frames", type=int, default=3, help="later frames to show")
+    p.add_argument("--out", required=True)
+    a = p.parse_args([x for x in argv if not x.startswith("--config.")])
+
+    from lwl_jax.config_util import load_config
+    from lwl_jax.convert import CheckpointError
+    from lwl_jax.convert.checkpoint import load_model
+    from lwl_jax.data.davis import DatasetError, folder_sequence
+    from lwl_jax.tracking.tracker import LWLTracker
+    from lwl_jax.tracking.video import objects_in
+
+    try:
+        params = load_config(a.config, overrides)
+        _, model, variables = load_model(a.checkpoint)
+        seq = folder_sequence(a.frames, a.mask)
+        frame = seq.load_frame(0)
+        labels = seq.load_annotation(0, frame.shape[:2])
+        ids = objects_in(labels)
+        if not ids:
+            raise DatasetError(f"{a.mask}: empty first-frame mask (no object to track)")
+        obj = a.object if a.object is not None else ids[0]
+        if obj not in ids:
+            raise DatasetError(f"{a.mask}: no object {obj} (objects: {ids})")
+        k = ids.index(obj)
+        tracker = LWLTracker(model, variables, params)
+        tracker.initialize(frame, {i: {"mask": labels == i} for i in ids})
+        first = {n: np.asarray(v[k]) for n, v in tracker.last.items()}
+        tile = first["labels"].shape[:2]
+        tile = (tile[0] * 2, tile[1] * 2)
+        mask_img = colormap(first["mask_crops"])
+        rows = [("frame 0: crop, mask", [_crop_rgb(first["crops"]), mask_img]),
+                ("E(y) labels", channel_row(first["labels"], tile)),
+                ("|W(y)| weights", channel_row(first["weights"], tile, absolute=True))]
+        for t in range(1, min(len(seq.frames), a.num_frames + 1)):
+            out = tracker.track(seq.load_frame(t))
+            last = {n: np.asarray(v[k]) for n, v in tracker.last.items()}
+            prob = 1 / (1 + np.exp(-last["logits"]))
+            rows.append((f"frame {t}: crop, mask", [_crop_rgb(last["crops"]), colormap(prob)]))
+            rows.append((f"frame {t}: T_tau(x)", channel_row(last["encoding"], tile)))
+            del out
+        canvas = render_rows(rows, tile)
+        os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+        tmp = a.out + ".tmp.png"
+        canvas.save(tmp)
+        os.replace(tmp, a.out)
+        print(f"wrote {a.out}")
+    except (DatasetError, CheckpointError, FileNotFoundError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
