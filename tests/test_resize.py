@@ -37,3 +37,16 @@ def test_differs_from_jax_image_resize():
     ours = np.asarray(resize(x, (16, 16), "bicubic"))
     theirs = np.asarray(jax.image.resize(x, (1, 16, 16, 1), "cubic"))
     assert np.abs(ours - theirs).max() > 1e-3
+
+
+@pytest.mark.parametrize("method", ["bilinear", "bicubic"])
+@pytest.mark.parametrize("src,dst", [((30, 52), (120, 208)), ((15, 26), (30, 52)), ((60, 104), (15, 26)),
+                                     ((6, 10), (5, 10))])
+def test_fast_paths_equal_the_interpolation_matrix(method, src, dst):
+    """Integer factors take the shifted-slice path; it must equal the dense interpolation matrices."""
+    from lwl_jax.ops.resize import resize_matrix
+
+    x = np.random.default_rng(3).standard_normal((1,) + src + (5,)).astype(np.float32)
+    dense = np.einsum("oh,nhwc->nowc", resize_matrix(src[0], dst[0], method), x)
+    dense = np.einsum("pw,nowc->nopc", resize_matrix(src[1], dst[1], method), dense)
+    np.testing.assert_allclose(np.asarray(resize(x, dst, method)), dense, atol=2e-6)

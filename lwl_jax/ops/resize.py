@@ -1,9 +1,9 @@
 """PyTorch-exact image resizing (``F.interpolate`` with ``align_corners=False``, no antialiasing).
 
 ``jax.image.resize`` uses a different cubic kernel (a = -0.5) and antialiases when down-sampling, so it does
-not reproduce PyTorch. Here every resize is a pair of small interpolation matrices (one per spatial axis) built
-in NumPy from the static shapes and applied with two contractions. This is exact up to float rounding, cheap
-for the sizes LWL uses, and differentiable.
+not reproduce PyTorch. Here the interpolation weights of each spatial axis are built in NumPy from the static
+shapes (:func:`resize_matrix`); integer scale factors (all of LWL's large resizes) apply them as a few shifted
+slices, other sizes as a dense matrix. Exact up to float rounding, and differentiable.
 
 Coordinate rule (PyTorch, ``align_corners=False``): ``src = (dst + 0.5) * scale - 0.5`` where ``scale`` is
 ``in / out`` when a size is given, or ``1 / scale_factor`` when a scale factor is given.
@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -70,6 +71,65 @@ def resize_matrix(in_size: int, out_size: int, method: str, scale: float | None 
     return m.astype(np.float32)
 
 
+@functools.lru_cache(maxsize=512)
+def periodic_plan(in_size: int, out_size: int, method: str):
+    """For integer up- or down-scaling, the interpolation is the same few taps repeated with period r:
+    returns ('up', r, [[(offset, weight), …] per phase]) or ('down', r, [(column, weight), …]) when that rule
+    reproduces :func:`resize_matrix` exactly (borders: replicate), else None."""
+    if method not in ("bilinear", "bicubic") or in_size < 4:
+        return None
+    m = resize_matrix(in_size, out_size, method)
+    if out_size % in_size == 0:
+        r = out_size // in_size
+        mid = in_size // 2
+        phases = [[(int(c) - mid, float(m[r * mid + p, c])) for c in np.nonzero(m[r * mid + p])[0]]
+                  for p in range(r)]
+        rebuilt = np.zeros_like(m)
+        for i in range(in_size):
+            for p, taps in enumerate(phases):
+                for off, w in taps:
+                    rebuilt[r * i + p, min(max(i + off, 0), in_size - 1)] += w
+        if np.allclose(rebuilt, m, atol=1e-7) and all(abs(o) <= 2 for t in phases for o, _ in t):
+            return ("up", r, phases)
+    elif in_size % out_size == 0:
+        r = in_size // out_size
+        taps = [(int(c), float(m[0, c])) for c in np.nonzero(m[0])[0]]
+        if not all(0 <= c < r for c, _ in taps):
+            return None
+        rebuilt = np.zeros_like(m)
+        for o in range(out_size):
+            for c, w in taps:
+                rebuilt[o, r * o + c] += w
+        if np.allclose(rebuilt, m, atol=1e-7):
+            return ("down", r, taps)
+    return None
+
+
+def _resize_axis(x, axis: int, in_size: int, out_size: int, method: str, scale):
+    """Interpolate one axis. Integer scale factors use shifted slices with the periodic taps (memory-bound, no
+    gathers); other sizes a dense interpolation matrix."""
+    axis = axis % x.ndim
+    plan = periodic_plan(in_size, out_size, method) if scale is None else None
+    if plan is not None and plan[0] == "up":
+        _, r, phases = plan
+        pad = [(0, 0)] * x.ndim
+        pad[axis] = (2, 2)
+        xp = jnp.pad(x, pad, mode="edge")
+        outs = []
+        for taps in phases:
+            y = sum(w * jax.lax.slice_in_dim(xp, 2 + off, 2 + off + in_size, axis=axis) for off, w in taps)
+            outs.append(y)
+        y = jnp.stack(outs, axis=axis + 1)
+        return y.reshape(x.shape[:axis] + (out_size,) + x.shape[axis + 1:])
+    if plan is not None and plan[0] == "down":
+        _, r, taps = plan
+        xr = x.reshape(x.shape[:axis] + (out_size, r) + x.shape[axis + 1:])
+        return sum(w * jax.lax.index_in_dim(xr, c, axis + 1, keepdims=False) for c, w in taps)
+    m = jnp.asarray(resize_matrix(in_size, out_size, method, scale), x.dtype)
+    y = jnp.tensordot(m, x, axes=[[1], [axis]])          # (out, … other axes)
+    return jnp.moveaxis(y, 0, axis)
+
+
 def resize(x, size, method: str = "bilinear", scale_factor: float | None = None, layout: str = "NHWC"):
     """Resize the spatial axes of ``x`` like ``torch.nn.functional.interpolate(align_corners=False)``.
 
@@ -93,10 +153,6 @@ def resize(x, size, method: str = "bilinear", scale_factor: float | None = None,
     oh, ow = int(size[0]), int(size[1])
     if (oh, ow) == (h, w) and coord is None:
         return x
-    mh = jnp.asarray(resize_matrix(h, oh, method, coord), dtype=x.dtype)
-    mw = jnp.asarray(resize_matrix(w, ow, method, coord), dtype=x.dtype)
-    if layout == "NHWC":
-        x = jnp.einsum("oh,...hwc->...owc", mh, x)
-        return jnp.einsum("pw,...owc->...opc", mw, x)
-    x = jnp.einsum("oh,...hw->...ow", mh, x)
-    return jnp.einsum("pw,...ow->...op", mw, x)
+    h_axis, w_axis = (-3, -2) if layout == "NHWC" else (-2, -1)
+    x = _resize_axis(x, h_axis, h, oh, method, coord)
+    return _resize_axis(x, w_axis, w, ow, method, coord)

@@ -123,6 +123,10 @@ class LWLTracker:
         else:
             for i in ids:
                 m = np.asarray(objects[i]["mask"]).astype(f32)
+                if m.shape != hw:
+                    raise ValueError(f"mask of object {i} is {m.shape[1]}x{m.shape[0]}, the frame {hw[1]}x{hw[0]}")
+                if not m.any():
+                    raise ValueError(f"mask of object {i} is empty")
                 masks.append(m)
                 scores.append((m - f32(0.5)) * f32(200.0))
         new_states, img_crops, mask_crops = [], [], []
