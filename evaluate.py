@@ -45,17 +45,13 @@ def main(argv=None) -> int:
     from lwl_jax import metrics
     from lwl_jax.config_util import load_config
     from lwl_jax.convert import CheckpointError
-    from lwl_jax.convert.checkpoint import load_model
     from lwl_jax.data.davis import DatasetError, davis_sequences, folder_sequence
     from lwl_jax.data.youtubevos import youtubevos_sequences, zip_submission
-    from lwl_jax.tracking.video import segment_sequence, sequence_done
+    from lwl_jax.tracking.video import load_tracking_model, segment_sequence, sequence_done
 
     try:
         params = load_config(args.config, overrides)
-        kind, model, variables = load_model(args.checkpoint)
-        if params.get("init_with_box", False) and kind != "lwl_boxinit":
-            raise CheckpointError(f"{args.checkpoint}: a {kind} network has no box encoder, but the config "
-                                  f"{args.config} initialises from boxes (use a box-init checkpoint)")
+        model, variables = load_tracking_model(args.checkpoint, params)
         subset = args.sequences.split(",") if args.sequences else None
         args.split = args.split or ("valid" if args.dataset == "youtubevos" else "val")
         write = {}

@@ -51,21 +51,17 @@ def main(argv=None) -> int:
 
     from lwl_jax.config_util import load_config
     from lwl_jax.convert import CheckpointError
-    from lwl_jax.convert.checkpoint import load_model
     from lwl_jax.data.davis import DatasetError, Sequence, frames_in, read_index_png, write_index_png
     from lwl_jax.data.video_io import overlay, read_video, write_video
     from lwl_jax.tracking.tracker import LWLTracker
-    from lwl_jax.tracking.video import objects_in
+    from lwl_jax.tracking.video import load_tracking_model, objects_in
 
     try:
         config = args.config or os.path.join(REPO_CONFIGS, "lwl_boxinit.py" if args.box else "lwl_ytvos.py")
         params = load_config(config, overrides)
         if args.box:
             params.init_with_box = True
-        kind, model, variables = load_model(args.checkpoint)
-        if params.init_with_box and kind != "lwl_boxinit":
-            raise CheckpointError(f"{args.checkpoint}: a {kind} network cannot start from boxes "
-                                  f"(it has no box encoder); give a mask or a box-init checkpoint")
+        model, variables = load_tracking_model(args.checkpoint, params)
         if args.video:
             frames = read_video(args.video)
             names = [f"{i:05d}" for i in range(len(frames))]

@@ -74,14 +74,13 @@ def main(argv=None) -> int:
 
     from lwl_jax.config_util import load_config
     from lwl_jax.convert import CheckpointError
-    from lwl_jax.convert.checkpoint import load_model
     from lwl_jax.data.davis import DatasetError, folder_sequence
     from lwl_jax.tracking.tracker import LWLTracker
-    from lwl_jax.tracking.video import objects_in
+    from lwl_jax.tracking.video import load_tracking_model, objects_in
 
     try:
         params = load_config(a.config, overrides)
-        _, model, variables = load_model(a.checkpoint)
+        model, variables = load_tracking_model(a.checkpoint, params)
         seq = folder_sequence(a.frames, a.mask)
         frame = seq.load_frame(0)
         labels = seq.load_annotation(0, frame.shape[:2])

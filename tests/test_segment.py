@@ -10,6 +10,14 @@ from lwl_jax.data.video_io import write_video
 from tests.test_evaluate import SMALL, checkpoint  # noqa: F401  (shared converted small model)
 
 
+def _frame_folder(tmp_path, frames, pattern):
+    fdir = tmp_path / "frames"
+    fdir.mkdir()
+    for i, f in enumerate(frames):
+        Image.fromarray(f).save(fdir / pattern.format(i))
+    return fdir
+
+
 def _clip(tmp_path, n=5, h=64, w=96):
     rng = np.random.default_rng(3)
     frames = [(rng.random((h, w, 3)) * 255).astype(np.uint8) for _ in range(n)]
@@ -42,10 +50,7 @@ def test_segment_frames_from_boxes(tmp_path, checkpoint):  # noqa: F811
     from lwl_jax.segment import main
 
     frames, _ = _clip(tmp_path)
-    fdir = tmp_path / "frames"
-    fdir.mkdir()
-    for i, f in enumerate(frames):
-        Image.fromarray(f).save(fdir / f"img{i:03d}.jpg")
+    fdir = _frame_folder(tmp_path, frames, "img{:03d}.jpg")
     out = tmp_path / "out"
     assert main(["--frames", str(fdir), "--box", "10,10,30,20", "--box", "50,35,40,25", "--checkpoint",
                  checkpoint[0], "--out", str(out)] + SMALL) == 0
@@ -60,10 +65,7 @@ def test_visualize_writes_encoding_grid(tmp_path, checkpoint):  # noqa: F811
     from lwl_jax.visualize import main
 
     frames, mask = _clip(tmp_path)
-    fdir = tmp_path / "frames"
-    fdir.mkdir()
-    for i, f in enumerate(frames):
-        Image.fromarray(f).save(fdir / f"{i:05d}.jpg")
+    fdir = _frame_folder(tmp_path, frames, "{:05d}.jpg")
     write_index_png(tmp_path / "first.png", mask)
     out = tmp_path / "fig.png"
     assert main(["--frames", str(fdir), "--mask", str(tmp_path / "first.png"), "--checkpoint", checkpoint[1],

@@ -14,6 +14,18 @@ from lwl_jax.tracking.tracker import LWLTracker
 DONE = ".done"
 
 
+def load_tracking_model(checkpoint, params):
+    """(model, variables) for the tracker; a box-initialising config needs a network with the box encoder B."""
+    from lwl_jax.convert import CheckpointError
+    from lwl_jax.convert.checkpoint import load_model
+
+    kind, model, variables = load_model(checkpoint)
+    if params.get("init_with_box", False) and kind != "lwl_boxinit":
+        raise CheckpointError(f"{checkpoint}: a {kind} network has no box encoder, so it cannot start from boxes "
+                              f"(give a mask, or a box-init checkpoint such as lwl_boxinit.pth)")
+    return model, variables
+
+
 def sequence_done(out_dir, seq: Sequence) -> bool:
     """True when an earlier run finished this sequence (its marker is written after the last PNG)."""
     return os.path.isfile(os.path.join(out_dir, seq.name, DONE))
