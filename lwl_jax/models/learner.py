@@ -87,6 +87,21 @@ def _input_grad_plain(r, tau):
 
 # --- each with a backward pass made of the same three maps ---------------------------------------------------
 
+def _varying(a) -> frozenset:
+    """Mesh axes along which ``a`` varies inside shard_map (empty outside)."""
+    t = jax.typeof(a)
+    mat = getattr(t, "manual_axis_type", None)
+    if mat is not None:
+        return frozenset(mat.varying)
+    return frozenset(getattr(t, "vma", frozenset()))
+
+
+def _ct_like(ct, primal):
+    """Inside shard_map, the cotangent of an input replicated over an axis is summed over that axis."""
+    extra = tuple(sorted(_varying(ct) - _varying(primal)))
+    return lax.psum(ct, extra) if extra else ct
+
+
 @jax.custom_vjp
 def apply_filter(x, tau):
     """T_τ(x): x (N, S, h, w, C), τ (S, k, k, C, D) -> mask encoding (N, S, h, w, D)."""
@@ -99,7 +114,7 @@ def _apply_fwd(x, tau):
 
 def _apply_bwd(res, ct):
     x, tau = res
-    return input_grad(ct, tau), filter_grad(x, ct)
+    return _ct_like(input_grad(ct, tau), x), _ct_like(filter_grad(x, ct), tau)
 
 
 apply_filter.defvjp(_apply_fwd, _apply_bwd)
@@ -117,7 +132,7 @@ def _fg_fwd(x, r, kernel_size):
 
 def _fg_bwd(kernel_size, res, ct):
     x, r = res
-    return input_grad(r, ct), apply_filter(x, ct)
+    return _ct_like(input_grad(r, ct), x), _ct_like(apply_filter(x, ct), r)
 
 
 filter_grad.defvjp(_fg_fwd, _fg_bwd)
@@ -135,13 +150,20 @@ def _ig_fwd(r, tau):
 
 def _ig_bwd(res, ct):
     r, tau = res
-    return apply_filter(ct, tau), filter_grad(ct, r, tau.shape[1])
+    return _ct_like(apply_filter(ct, tau), r), _ct_like(filter_grad(ct, r, tau.shape[1]), tau)
 
 
 input_grad.defvjp(_ig_fwd, _ig_bwd)
 
 
 # --- the learner ---------------------------------------------------------------------------------------------
+
+def _match_vma(a, like):
+    """Inside shard_map, make a loop carry that starts replicated (τ⁰ = 0, the loss buffer) as device-varying as
+    the data it will be combined with, so the fori_loop carry keeps one type."""
+    missing = tuple(sorted(_varying(like) - _varying(a)))
+    return lax.pcast(a, missing, to="varying") if missing else a
+
 
 def _seq_sum(a, axes):
     return jnp.sum(a * a, axis=axes)
@@ -189,7 +211,8 @@ def steepest_descent(tau, x, labels, weights, filter_reg, num_iter: int, *, rema
         step = jax.checkpoint(step)
 
     r = weights * (T(x, tau) - labels)
-    losses = jnp.zeros((num_iter + 1,), f32)
+    tau = _match_vma(tau, r)
+    losses = _match_vma(jnp.zeros((num_iter + 1,), f32), r)
     if python_loop:
         for i in range(num_iter):
             losses = losses.at[i].set(loss(tau, r))

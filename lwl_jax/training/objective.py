@@ -10,22 +10,31 @@ from lwl_jax.training.frozen import trainable_mask
 from lwl_jax.training.loss import iou_statistic, segmentation_loss
 
 
+def forward(params, batch_stats, model, batch):
+    """The training forward (SPEC §1.6): mask logits (T, B, H, W) of the test frames."""
+    return model.apply({"params": params, "batch_stats": batch_stats}, batch["train_images"],
+                       batch["test_images"], batch["train_masks"])
+
+
 def loss_fn(params, batch_stats, model, batch, loss_weight: float = 100.0):
     """``batch``: train_images (1, B, H, W, 3), test_images (T, B, H, W, 3), train_masks (1, B, H, W),
     test_masks (T, B, H, W). Returns (loss, aux with logits and the IoU statistic)."""
-    logits = model.apply({"params": params, "batch_stats": batch_stats}, batch["train_images"],
-                         batch["test_images"], batch["train_masks"])
+    logits = forward(params, batch_stats, model, batch)
     loss = segmentation_loss(logits, batch["test_masks"], loss_weight)
     return loss, {"logits": logits, "iou": iou_statistic(logits, batch["test_masks"])}
+
+
+def split_trained(params, frozen_prefixes):
+    """(trained, frozen) flat dicts of ``params``."""
+    flat = flatten_dict(params)
+    mask = flatten_dict(trainable_mask(params, frozen_prefixes))
+    return {k: v for k, v in flat.items() if mask[k]}, {k: v for k, v in flat.items() if not mask[k]}
 
 
 def loss_and_grads(params, batch_stats, model, batch, frozen_prefixes=(), loss_weight: float = 100.0):
     """(loss, aux, grads). Only trained parameters are differentiated (frozen ones get zero gradients, and no
     backward pass is spent on their weight gradients); aux adds ``grad_norm`` over the trained parameters."""
-    flat = flatten_dict(params)
-    mask = flatten_dict(trainable_mask(params, frozen_prefixes))
-    trained = {k: v for k, v in flat.items() if mask[k]}
-    frozen = {k: v for k, v in flat.items() if not mask[k]}
+    trained, frozen = split_trained(params, frozen_prefixes)
 
     def f(trained):
         return loss_fn(unflatten_dict({**frozen, **trained}), batch_stats, model, batch, loss_weight)

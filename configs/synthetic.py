@@ -1,0 +1,33 @@
+"""CPU-scale LWL on the built-in synthetic videos (small backbone, 96×160 frames, from scratch).
+
+    python train.py --config configs/synthetic.py --workdir runs/synthetic
+    python -m lwl_jax.data.synthetic data/synth_val --videos 30 --seed 1 --static_baseline results/synth_static
+    python evaluate.py --checkpoint runs/synthetic/export --dataset davis --root data/synth_val \\
+        --out results/synth_lwl --config.image_sample_size="(96, 160)"
+
+The model is exported to ``runs/synthetic/export`` (a converted-checkpoint folder) when training ends.
+"""
+import ml_collections
+
+
+def get_config():
+    c = ml_collections.ConfigDict()
+    c.model = ml_collections.ConfigDict(dict(
+        backbone_blocks=(1, 1, 1, 1), backbone_width=16, feature_dim=64, num_filters=8,
+        label_encoder_dims=(8, 16, 32), decoder_mdim=16, optim_iter=5))
+    c.data = ml_collections.ConfigDict(dict(kind="synthetic", seed=0, height=96, width=160, num_frames=12,
+                                            num_test_frames=3))
+    c.stage = "none"                 # nothing frozen: the small backbone trains from scratch
+    c.batch_size = 4
+    c.num_steps = 900
+    c.steps_per_epoch = 100
+    c.lr = ml_collections.ConfigDict(dict(default=1e-3, filter_optimizer=1e-3))
+    c.lr_milestones = (6,)           # epochs
+    c.lr_gamma = 0.2
+    c.loss_weight = 100.0
+    c.checkpoint_every = 100
+    c.keep_checkpoints = 3
+    c.log_every = 10
+    c.seed = 0
+    c.init_checkpoint = ""
+    return c
