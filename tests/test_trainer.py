@@ -32,7 +32,7 @@ def _flat(tree):
 @pytest.mark.parametrize("stage", ["stage1", "stage2"])
 def test_frozen_parameters_and_bn_statistics_unchanged(tmp_path, stage):
     cfg = tiny_config("--config.num_steps=2", f"--config.stage={stage}")
-    init = init_variables(LWLNet(**cfg.model), int(cfg.seed), (cfg.data.height, cfg.data.width))
+    init = init_variables(LWLNet(**cfg.model), int(cfg.seed), (cfg.data.height, cfg.data.width), cfg.init_scheme)
     state = train(cfg, str(tmp_path / "run"), devices=jax.devices()[:1], progress=False)
     before, after = _flat(init["params"]), _flat(state.params)
     frozen = FROZEN_PREFIXES[stage]

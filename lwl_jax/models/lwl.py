@@ -195,10 +195,10 @@ def variable_shapes(model: LWLNet, image_size=(64, 96)):
     return jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), images, masks, method=LWLNet.init_all))
 
 
-def init_variables(model: LWLNet, rng, image_size=(64, 96)):
+def init_variables(model: LWLNet, rng, image_size=(64, 96), scheme: str = "reference"):
     """Fresh variables ({'params', 'batch_stats'}) with the reference's initialisation (``models.init``).
     ``rng``: an int seed or a JAX key."""
     from lwl_jax.models.init import reference_init
 
     seed = int(jax.random.randint(rng, (), 0, 2 ** 31 - 1)) if not isinstance(rng, int) else rng
-    return reference_init(variable_shapes(model, image_size), seed, model.init_filter_reg)
+    return reference_init(variable_shapes(model, image_size), seed, model.init_filter_reg, scheme)

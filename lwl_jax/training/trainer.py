@@ -143,7 +143,7 @@ def initial_state(model, cfg, tx_builder):
     from lwl_jax.models.lwl import init_variables
 
     h, w = cfg.data.height, cfg.data.width
-    variables = init_variables(model, int(cfg.seed), (h, w))
+    variables = init_variables(model, int(cfg.seed), (h, w), cfg.get("init_scheme", "reference"))
     if cfg.get("init_checkpoint"):
         variables = load_init(variables, cfg.init_checkpoint)
     tx = tx_builder(variables["params"])
