@@ -19,7 +19,7 @@ def get_config():
                                             num_test_frames=3))
     c.stage = "none"                 # nothing frozen: the small backbone trains from scratch
     c.batch_size = 4
-    c.num_steps = 3000
+    c.num_steps = 900
     c.steps_per_epoch = 100
     c.lr = ml_collections.ConfigDict(dict(default=1e-4, filter_optimizer=1e-4))
     c.lr_milestones = (25,)          # epochs
