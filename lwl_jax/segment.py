@@ -16,7 +16,6 @@ import json
 import os
 import sys
 
-import numpy as np
 
 REPO_CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from lwl_jax.models.layers import ConvReLU, ResBlock, conv, max_pool_3x3_s2
+from lwl_jax.models.layers import ConvReLU, ResBlock, max_pool_3x3_s2
 
 
 class LabelEncoder(nn.Module):

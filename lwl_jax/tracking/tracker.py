@@ -19,7 +19,6 @@ import dataclasses
 import math
 from typing import Mapping
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
