@@ -1,13 +1,16 @@
 """Train LWL: ``python train.py --config configs/synthetic.py --workdir runs/synthetic [--config.key=value]``.
 
-Resumes automatically from the latest checkpoint in ``--workdir`` (params, optimiser state, step; the data order
-is a function of the step). Multi-host: ``--coordinator HOST:PORT --num_processes N --process_id I`` (or the
-environment variables ``jax.distributed.initialize`` reads). Status: the synthetic configuration trains end to
-end; the DAVIS / YouTube-VOS input pipeline of the reference's stages is not implemented yet.
+Resumes automatically from the latest checkpoint in ``--workdir`` (parameters, optimiser state, step and the data
+iterator). ``configs/long.py`` runs stage 1 then stage 2 in one workdir (``<workdir>/stage1``,
+``<workdir>/stage2``). Multi-host: ``--coordinator HOST:PORT --num_processes N --process_id I`` on every host
+(or, without flags, whatever ``jax.distributed.initialize`` reads from the cluster environment when
+``--distributed`` is given). Bad data roots, unknown config keys and unreadable checkpoints end with one
+``error:`` line and exit status 2.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -17,29 +20,47 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", required=True)
     p.add_argument("--workdir", required=True)
-    p.add_argument("--coordinator")
+    p.add_argument("--coordinator", help="HOST:PORT of process 0 (multi-host training)")
     p.add_argument("--num_processes", type=int)
     p.add_argument("--process_id", type=int)
+    p.add_argument("--distributed", action="store_true",
+                   help="call jax.distributed.initialize() with the cluster environment's settings")
+    p.add_argument("--no_progress", action="store_true")
     a = p.parse_args([x for x in argv if not x.startswith("--config.")])
     import jax
 
     if a.coordinator:
         jax.distributed.initialize(coordinator_address=a.coordinator, num_processes=a.num_processes,
                                    process_id=a.process_id)
+    elif a.distributed:
+        jax.distributed.initialize()
     from lwl_jax.config_util import load_config
+    from lwl_jax.convert import CheckpointError
+    from lwl_jax.data.davis import DatasetError
     from lwl_jax.training.trainer import train
 
     try:
         cfg = load_config(a.config, overrides)
-    except (FileNotFoundError, KeyError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        stages = cfg.get("stages")
+        if stages is None:
+            state = train(cfg, a.workdir, progress=not a.no_progress)
+            export = os.path.join(a.workdir, "export")
+        else:                       # several stages, each starting from the previous one's export
+            previous = None
+            for name in stages:
+                stage_cfg = cfg[name]
+                if previous is not None:
+                    stage_cfg.init_checkpoint = previous
+                workdir = os.path.join(a.workdir, name)
+                print(f"== {name} in {workdir}")
+                state = train(stage_cfg, workdir, progress=not a.no_progress)
+                previous = export = os.path.join(workdir, "export")
+    except (FileNotFoundError, KeyError, ValueError, DatasetError, CheckpointError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"error: {msg}", file=sys.stderr)
         return 2
-    if cfg.data.kind != "synthetic":
-        print(f"error: {a.config}: data kind {cfg.data.kind!r} is not implemented yet (only 'synthetic')",
-              file=sys.stderr)
-        return 2
-    state = train(cfg, a.workdir)
-    print(f"finished at step {int(state.step)}; exported model in {a.workdir}/export")
+    if jax.process_index() == 0:
+        print(f"finished at step {int(state.step)}; exported model in {export}")
     return 0
 
 

@@ -16,7 +16,7 @@ def get_config():
         backbone_blocks=(1, 1, 1, 1), backbone_width=16, feature_dim=64, num_filters=8,
         label_encoder_dims=(8, 16, 32), decoder_mdim=16, optim_iter=5))
     c.data = ml_collections.ConfigDict(dict(kind="synthetic", seed=0, height=96, width=160, num_frames=12,
-                                            num_test_frames=3))
+                                            num_test_frames=3, worker_count=1))
     c.stage = "none"                 # nothing frozen: the small backbone trains from scratch
     c.batch_size = 4
     c.num_steps = 900
@@ -26,6 +26,13 @@ def get_config():
     c.init_scheme = "from_scratch"   # see lwl_jax/models/init.py
     c.lr_gamma = 0.2
     c.loss_weight = 100.0
+    c.loss = "lovasz+bce"            # the Lovász alone collapses from scratch (lwl_jax/training/loss.py)
+    c.forward = "segmentation"
+    c.accum_steps = 1
+    c.image_every = 100
+    c.validation = ml_collections.ConfigDict(dict(
+        every=1000, kind="synthetic", seed=1, num_sequences=10, tracker="lwl_ytvos.py",
+        tracker_overrides=("--config.image_sample_size=(96, 160)",)))
     c.checkpoint_every = 100
     c.keep_checkpoints = 3
     c.log_every = 10

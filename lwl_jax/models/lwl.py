@@ -169,6 +169,18 @@ class LWLNet(nn.Module):
                                     self.num_refinement_iter, tau)
         return jnp.concatenate(out, axis=0)
 
+    def box_forward(self, train_images, train_masks):
+        """Box-init training forward (SPEC §1.7, §2): the train masks' bounding boxes -> B -> D.
+        train_images (1, B, H, W, 3), train_masks (1, B, H, W) -> mask logits (1, B, H, W)."""
+        image_size = train_images.shape[-3:-1]
+        feats = self.backbone(train_images)
+        x = self.target_features(feats["layer3"])
+        lead = x.shape[:-3]
+        boxes = masks_to_boxes(train_masks.reshape((-1,) + train_masks.shape[-2:]))
+        _, enc = self.encode_box(boxes, x.reshape((-1,) + x.shape[-3:]), image_size)
+        logits, _ = self.decode(enc.reshape(lead + enc.shape[1:]), feats, image_size)
+        return logits
+
     def init_all(self, images, masks):
         """Touches every submodule once (for ``init``): images (1, B, H, W, 3), masks (1, B, H, W)."""
         image_size = images.shape[-3:-1]
@@ -181,6 +193,17 @@ class LWLNet(nn.Module):
             _, encoding = self.encode_box(jnp.zeros((x.shape[0], 4), jnp.float32), x, image_size)
         logits, _ = self.decode(encoding, feats, image_size)
         return logits
+
+
+def masks_to_boxes(masks):
+    """(N, H, W) masks -> (N, 4) boxes (x, y, w, h) of the foreground's bounding box (all zeros if empty)."""
+    fg = masks > 0.5
+    cols, rows = jnp.any(fg, axis=1), jnp.any(fg, axis=2)
+    w, h = cols.shape[-1], rows.shape[-1]
+    x0, y0 = jnp.argmax(cols, axis=-1), jnp.argmax(rows, axis=-1)
+    x1, y1 = w - jnp.argmax(cols[:, ::-1], axis=-1), h - jnp.argmax(rows[:, ::-1], axis=-1)
+    box = jnp.stack([x0, y0, x1 - x0, y1 - y0], axis=-1).astype(jnp.float32)
+    return jnp.where(jnp.any(cols, axis=-1, keepdims=True), box, 0.0)
 
 
 def build_model(**overrides) -> LWLNet:

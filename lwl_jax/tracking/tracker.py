@@ -133,7 +133,9 @@ class LWLTracker:
         for i, m in zip(ids, masks):
             box = np.asarray(objects[i]["box"], f32) if "box" in objects[i] else mask_to_box(m > 0.5)
             pos = np.array([box[1] + (box[3] - 1) / 2, box[0] + (box[2] - 1) / 2], f32)
-            target_sz = np.array([box[3], box[2]], f32)
+            # at least one pixel: a one-pixel-wide mask has w = x_max − x_min = 0, which would make the scale 0
+            # (the reference then tracks NaN)
+            target_sz = np.maximum(np.array([box[3], box[2]], f32), f32(1.0))
             search = float(np.prod(target_sz * f32(self.p.search_area_scale)))
             scale = f32(math.sqrt(search) / math.sqrt(float(np.prod(sample))))
             st = ObjectState(i, pos, target_sz, float(scale), target_sz / scale)

@@ -1,5 +1,5 @@
-"""The training objective: the forward of SPEC §1.6 and the loss of §2. The trainer and the parity test both
-use :func:`loss_and_grads` (there is no second copy)."""
+"""The training objective: the forward of SPEC §1.6 (or the box-init forward of §1.7) and the loss of §2. The
+trainer and the parity test both use these functions (there is no second copy)."""
 from __future__ import annotations
 
 import jax
@@ -9,19 +9,33 @@ from flax.traverse_util import flatten_dict, unflatten_dict
 from lwl_jax.training.frozen import trainable_mask
 from lwl_jax.training.loss import iou_statistic, segmentation_loss
 
-
-def forward(params, batch_stats, model, batch):
-    """The training forward (SPEC §1.6): mask logits (T, B, H, W) of the test frames."""
-    return model.apply({"params": params, "batch_stats": batch_stats}, batch["train_images"],
-                       batch["test_images"], batch["train_masks"])
+FORWARDS = ("segmentation", "box")
 
 
-def loss_fn(params, batch_stats, model, batch, loss_weight: float = 100.0):
+def forward(params, batch_stats, model, batch, kind: str = "segmentation"):
+    """Mask logits: of the test frames (T, B, H, W) for ``kind="segmentation"`` (SPEC §1.6), of the train frames
+    decoded from their boxes (1, B, H, W) for ``kind="box"`` (box-init training, SPEC §1.7)."""
+    variables = {"params": params, "batch_stats": batch_stats}
+    if kind == "box":
+        return model.apply(variables, batch["train_images"], batch["train_masks"], method=type(model).box_forward)
+    if kind != "segmentation":
+        raise ValueError(f"unknown training forward {kind!r}; expected one of {FORWARDS}")
+    return model.apply(variables, batch["train_images"], batch["test_images"], batch["train_masks"])
+
+
+def targets(batch, kind: str = "segmentation"):
+    """The masks the logits of :func:`forward` are compared with."""
+    return batch["train_masks"] if kind == "box" else batch["test_masks"]
+
+
+def loss_fn(params, batch_stats, model, batch, loss_weight: float = 100.0, loss_kind: str = "lovasz",
+            kind: str = "segmentation"):
     """``batch``: train_images (1, B, H, W, 3), test_images (T, B, H, W, 3), train_masks (1, B, H, W),
     test_masks (T, B, H, W). Returns (loss, aux with logits and the IoU statistic)."""
-    logits = forward(params, batch_stats, model, batch)
-    loss = segmentation_loss(logits, batch["test_masks"], loss_weight)
-    return loss, {"logits": logits, "iou": iou_statistic(logits, batch["test_masks"])}
+    logits = forward(params, batch_stats, model, batch, kind)
+    labels = targets(batch, kind)
+    loss = segmentation_loss(logits, labels, loss_weight, loss_kind)
+    return loss, {"logits": logits, "iou": iou_statistic(logits, labels)}
 
 
 def split_trained(params, frozen_prefixes):
@@ -31,13 +45,15 @@ def split_trained(params, frozen_prefixes):
     return {k: v for k, v in flat.items() if mask[k]}, {k: v for k, v in flat.items() if not mask[k]}
 
 
-def loss_and_grads(params, batch_stats, model, batch, frozen_prefixes=(), loss_weight: float = 100.0):
+def loss_and_grads(params, batch_stats, model, batch, frozen_prefixes=(), loss_weight: float = 100.0,
+                   loss_kind: str = "lovasz", kind: str = "segmentation"):
     """(loss, aux, grads). Only trained parameters are differentiated (frozen ones get zero gradients, and no
     backward pass is spent on their weight gradients); aux adds ``grad_norm`` over the trained parameters."""
     trained, frozen = split_trained(params, frozen_prefixes)
 
     def f(trained):
-        return loss_fn(unflatten_dict({**frozen, **trained}), batch_stats, model, batch, loss_weight)
+        return loss_fn(unflatten_dict({**frozen, **trained}), batch_stats, model, batch, loss_weight, loss_kind,
+                       kind)
 
     (loss, aux), g = jax.value_and_grad(f, has_aux=True)(trained)
     aux["grad_norm"] = jnp.sqrt(sum(jnp.sum(v.astype(jnp.float32) ** 2) for v in g.values()))

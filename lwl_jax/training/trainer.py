@@ -27,7 +27,7 @@ from jax.sharding import PartitionSpec as P
 
 from lwl_jax.training.frozen import FROZEN_PREFIXES
 from lwl_jax.training.loss import iou_statistic, segmentation_loss
-from lwl_jax.training.objective import forward, split_trained
+from lwl_jax.training.objective import forward, split_trained, targets
 
 # parameter groups of the reference's optimiser (SPEC §4)
 GROUPS = (("target_model/filter_optimizer", "filter_optimizer"),
@@ -74,36 +74,71 @@ def make_mesh(devices=None):
     return Mesh(np.array(devices if devices is not None else jax.devices()), ("data",))
 
 
-def make_train_step(model, tx, mesh, frozen_prefixes, loss_weight: float = 100.0):
-    """jit(state, batch) -> (state, metrics); the batch is sharded over 'data' along its sequence axis (1)."""
+def make_train_step(model, tx, mesh, frozen_prefixes, loss_weight: float = 100.0, loss_kind: str = "lovasz",
+                    kind: str = "segmentation", accum_steps: int = 1):
+    """jit(state, batch) -> (state, metrics); the batch is sharded over 'data' along its sequence axis (1).
+
+    ``accum_steps`` > 1 splits each device's share into that many micro-batches. The Lovász loss couples all
+    pixels of the global batch, so accumulation runs in two passes: the forward of every micro-batch (no
+    activations kept) gives the global loss and its gradient w.r.t. the logits, then each micro-batch is run again
+    and back-propagated with its slice of that gradient. The step is therefore the same as without accumulation,
+    at the memory of one micro-batch and the cost of one extra forward."""
 
     def local(params, batch_stats, batch):
         trained, frozen = split_trained(params, frozen_prefixes)
+        n = batch["train_images"].shape[1]
+        if n % accum_steps:
+            raise ValueError(f"per-device batch {n} is not divisible by accum_steps {accum_steps}")
 
-        def f(trained):
-            return forward(unflatten_dict({**frozen, **trained}), batch_stats, model, batch)
+        def f(trained, b):
+            return forward(unflatten_dict({**frozen, **trained}), batch_stats, model, b, kind)
 
-        logits, vjp = jax.vjp(f, trained)
+        def micro(b):       # (T, n, ...) -> (accum, T, n / accum, ...)
+            return jax.tree_util.tree_map(
+                lambda a: jnp.moveaxis(a.reshape(a.shape[:1] + (accum_steps, n // accum_steps) + a.shape[2:]),
+                                       1, 0), b)
+
+        def unmicro(a):     # (accum, T, m, ...) -> (T, n, ...)
+            a = jnp.moveaxis(a, 0, 1)
+            return a.reshape(a.shape[:1] + (n,) + a.shape[3:])
+
+        if accum_steps == 1:
+            logits, vjp = jax.vjp(lambda t: f(t, batch), trained)
+        else:
+            logits = unmicro(jax.lax.map(lambda b: f(trained, b), micro(batch)))
+        labels = targets(batch, kind)
         all_logits = jax.lax.all_gather(logits, "data", axis=1, tiled=True)
-        all_masks = jax.lax.all_gather(batch["test_masks"], "data", axis=1, tiled=True)
-        loss, d_all = jax.value_and_grad(lambda lg: segmentation_loss(lg, all_masks, loss_weight))(all_logits)
-        n = logits.shape[1]
+        all_labels = jax.lax.all_gather(labels, "data", axis=1, tiled=True)
+        loss, d_all = jax.value_and_grad(
+            lambda lg: segmentation_loss(lg, all_labels, loss_weight, loss_kind))(all_logits)
         d_local = jax.lax.dynamic_slice_in_dim(d_all, jax.lax.axis_index("data") * n, n, axis=1)
-        (grads,) = vjp(d_local)                   # summed over devices by shard_map (replicated params)
-        iou = iou_statistic(all_logits, all_masks)
-        return grads, jax.lax.pmean(loss, "data"), jax.lax.pmean(iou, "data")
+        if accum_steps == 1:
+            (grads,) = vjp(d_local)               # summed over devices by shard_map (replicated params)
+        else:
+            def body(acc, xs):
+                b, d = xs
+                _, vjp_m = jax.vjp(lambda t: f(t, b), trained)
+                (g,) = vjp_m(d)
+                return jax.tree_util.tree_map(jnp.add, acc, g), None
 
-    sharded = jax.shard_map(local, mesh=mesh, in_specs=(P(), P(), P(None, "data")), out_specs=(P(), P(), P()))
+            zeros = jax.tree_util.tree_map(jnp.zeros_like, trained)
+            grads, _ = jax.lax.scan(body, zeros, (micro(batch), micro(d_local)))
+        iou = iou_statistic(all_logits, all_labels)
+        preview = jax.nn.sigmoid(logits[:, :1].astype(jnp.float32))     # first sequence of each device
+        return grads, jax.lax.pmean(loss, "data"), jax.lax.pmean(iou, "data"), preview
+
+    sharded = jax.shard_map(local, mesh=mesh, in_specs=(P(), P(), P(None, "data")),
+                            out_specs=(P(), P(), P(), P(None, "data")))
 
     def step(state: TrainState, batch):
-        g, loss, iou = sharded(state.params, state.batch_stats, batch)
+        g, loss, iou, preview = sharded(state.params, state.batch_stats, batch)
         _, frozen = split_trained(state.params, frozen_prefixes)
         grads = unflatten_dict({**{k: jnp.zeros_like(v) for k, v in frozen.items()}, **g})
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        grad_norm = jnp.sqrt(sum(jnp.sum(v ** 2) for v in g.values()))
+        grad_norm = jnp.sqrt(sum(jnp.sum(v.astype(jnp.float32) ** 2) for v in g.values()))
         new = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
-        return new, {"loss": loss, "iou": iou, "grad_norm": grad_norm}
+        return new, {"loss": loss, "iou": iou, "grad_norm": grad_norm, "preview": preview[:, 0]}
 
     return jax.jit(step, donate_argnums=(0,))
 
@@ -116,7 +151,8 @@ def shard_batch(batch, mesh):
 
 
 class Checkpoints:
-    """orbax CheckpointManager in ``<workdir>/checkpoints``: keep K, save every N steps, restore the latest."""
+    """orbax CheckpointManager in ``<workdir>/checkpoints``: keep K, save every N steps, restore the latest.
+    Each checkpoint holds the TrainState and the data iterator's state (JSON)."""
 
     def __init__(self, workdir, every: int, keep: int):
         import orbax.checkpoint as ocp
@@ -124,16 +160,23 @@ class Checkpoints:
         self.ocp = ocp
         self.manager = ocp.CheckpointManager(
             os.path.abspath(os.path.join(workdir, "checkpoints")),
-            options=ocp.CheckpointManagerOptions(max_to_keep=keep, save_interval_steps=every))
+            options=ocp.CheckpointManagerOptions(max_to_keep=keep, save_interval_steps=every),
+            item_names=("state", "data"))
 
     def latest(self):
         return self.manager.latest_step()
 
-    def save(self, step, state, force=False):
-        self.manager.save(step, args=self.ocp.args.StandardSave(state), force=force)
+    def save(self, step, state, data_state, force=False):
+        args = self.ocp.args
+        return self.manager.save(step, args=args.Composite(state=args.StandardSave(state),
+                                                           data=args.JsonSave(data_state)), force=force)
 
     def restore(self, step, abstract_state):
-        return self.manager.restore(step, args=self.ocp.args.StandardRestore(abstract_state))
+        """(TrainState, data iterator state)."""
+        args = self.ocp.args
+        out = self.manager.restore(step, args=args.Composite(state=args.StandardRestore(abstract_state),
+                                                             data=args.JsonRestore()))
+        return out["state"], out["data"]
 
     def wait(self):
         self.manager.wait_until_finished()
@@ -171,62 +214,117 @@ def load_init(variables, path):
     return out
 
 
-def train(cfg, workdir, source=None, devices=None, progress=True, stop_after=None):
+def _host(tree):
+    """A replicated global pytree as NumPy arrays on this host (works with several processes)."""
+    return jax.tree_util.tree_map(lambda a: np.asarray(a.addressable_data(0)), tree)
+
+
+def learning_rates(cfg, step):
+    """{group: learning rate at ``step``} of the per-module schedules (for logging)."""
+    epochs_done = step // int(cfg.steps_per_epoch)
+    decay = float(cfg.lr_gamma) ** sum(epochs_done >= int(e) for e in cfg.lr_milestones)
+    return {g: float(cfg.lr.get(g, cfg.lr.default)) * decay for _, g in GROUPS}
+
+
+def train(cfg, workdir, devices=None, progress=True, stop_after=None, builder=None):
     """Run (or resume) training in ``workdir``. Returns the final TrainState. ``stop_after`` ends the run early
-    after that many steps of this call (tests)."""
+    after that many steps of this call (tests); ``builder`` replaces the sample builder of ``cfg.data``."""
     from tqdm import tqdm
 
     from lwl_jax.convert.checkpoint import save_converted
-    from lwl_jax.data.train_samples import SyntheticTrainSource
+    from lwl_jax.data.pipeline import Loader, to_network_batch
     from lwl_jax.models.lwl import LWLNet
+    from lwl_jax.training.inputs import sample_builder
+    from lwl_jax.training.summaries import Summaries
+    from lwl_jax.training.validation import Validator
 
+    builder = builder or sample_builder(cfg)        # checks the data roots first: a wrong one fails in seconds
     os.makedirs(workdir, exist_ok=True)
-    model = LWLNet(**cfg.model)
+    model = LWLNet(**model_fields(cfg))
     mesh = make_mesh(devices)
     if cfg.batch_size % mesh.size:
         raise ValueError(f"batch_size {cfg.batch_size} is not divisible by the {mesh.size} devices")
     state, tx = initial_state(model, cfg, lambda p: make_optimizer(cfg, p))
+    total = int(cfg.num_steps)
+    loader = Loader(builder, int(cfg.batch_size), total, int(cfg.data.get("worker_count", 0)),
+                    jax.process_index(), jax.process_count())
     ckpt = Checkpoints(workdir, int(cfg.checkpoint_every), int(cfg.keep_checkpoints))
     if ckpt.latest() is not None:
         abstract = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), state)
-        state = ckpt.restore(ckpt.latest(), abstract)
-    source = source or SyntheticTrainSource(cfg.data.seed, cfg.data.height, cfg.data.width, cfg.data.num_frames,
-                                            cfg.data.num_test_frames)
-    step_fn = make_train_step(model, tx, mesh, FROZEN_PREFIXES[cfg.stage], float(cfg.loss_weight))
-    replicated = NamedSharding(mesh, P())
-    state = jax.device_put(state, replicated)
+        state, data_state = ckpt.restore(ckpt.latest(), abstract)
+        loader.restore(data_state[str(jax.process_index())])
+    step_fn = make_train_step(model, tx, mesh, FROZEN_PREFIXES[cfg.stage], float(cfg.loss_weight),
+                              cfg.get("loss", "lovasz"), cfg.get("forward", "segmentation"),
+                              int(cfg.get("accum_steps", 1)))
+    state = jax.device_put(state, NamedSharding(mesh, P()))
+    validator = Validator.from_config(cfg, workdir) if jax.process_index() == 0 else None
     stop = {"flag": False}
-    old = signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True)) \
-        if jax.process_index() == 0 and hasattr(signal, "SIGTERM") else None
+    old = signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True)) if hasattr(signal, "SIGTERM") else None
     start = int(state.step)
-    total = int(cfg.num_steps)
-    log_path = os.path.join(workdir, "metrics.jsonl")
+    summaries = Summaries(workdir, enabled=jax.process_index() == 0)
     bar = tqdm(total=total, initial=start, unit="step", disable=not progress or jax.process_index() != 0)
-    t0 = time.perf_counter()
+    t0, skipped = time.perf_counter(), {"skipped_short": 0, "skipped_bad": 0}
     try:
         for step in range(start, total):
-            batch = shard_batch(source.batch(step, int(cfg.batch_size)), mesh)
-            state, metrics = step_fn(state, batch)
+            raw = next(loader)
+            for k in skipped:
+                skipped[k] += int(np.sum(raw[k]))
+            state, metrics = step_fn(state, shard_batch(to_network_batch(raw), mesh))
             s = step + 1
             if s % int(cfg.log_every) == 0 or s == total:
-                m = {k: float(v) for k, v in metrics.items()}
+                m = {k: float(v) for k, v in metrics.items() if k != "preview"}
                 m.update(step=s, examples_per_s=(s - start) * cfg.batch_size / (time.perf_counter() - t0),
-                         skipped_samples=getattr(source, "skipped", 0))
+                         **skipped, **{f"lr/{g}": v for g, v in learning_rates(cfg, step).items()})
                 bar.set_postfix(loss=f"{m['loss']:.2f}", iou=f"{m['iou']:.3f}")
-                if jax.process_index() == 0:
-                    with open(log_path, "a") as f:
-                        f.write(json.dumps(m) + "\n")
+                summaries.scalars(s, m)
+            if s % int(cfg.get("image_every", 100)) == 0 or s == total:
+                summaries.masks(s, raw, np.asarray(metrics["preview"].addressable_data(0)))
+            if validator is not None and validator.due(s, total):
+                scores = validator(model, _host({"params": state.params, "batch_stats": state.batch_stats}))
+                summaries.scalars(s, {f"val/{k}": v for k, v in scores.items()})
+                bar.write(f"step {s}: validation " + "  ".join(f"{k} {v:.3f}" for k, v in scores.items()))
             bar.update(1)
-            ckpt.save(s, state, force=s == total or stop["flag"])
+            force = s == total or stop["flag"]
+            if force or ckpt.manager.should_save(s):
+                ckpt.save(s, state, _gather_data_state(loader.state()), force=force)
             if stop["flag"] or (stop_after is not None and s - start >= stop_after):
                 break
     finally:
         ckpt.wait()
         bar.close()
+        summaries.close()
         if old is not None:
             signal.signal(signal.SIGTERM, old)
     if int(state.step) >= total and jax.process_index() == 0:
         export = os.path.join(workdir, "export")
-        variables = {"params": jax.device_get(state.params), "batch_stats": jax.device_get(state.batch_stats)}
-        save_converted(export, "lwl", dict(cfg.model), variables, extra={"trained_steps": total})
+        variables = _host({"params": state.params, "batch_stats": state.batch_stats})
+        save_converted(export, "lwl", model_fields(cfg, for_export=True), variables,
+                       extra={"trained_steps": total})
     return state
+
+
+def model_fields(cfg, for_export=False):
+    """LWLNet fields of ``cfg.model`` (``dtype`` given as a name, e.g. 'bfloat16'); an export keeps float32."""
+    fields = dict(cfg.model)
+    if "dtype" in fields:
+        name = fields.pop("dtype")
+        if not for_export:
+            fields["dtype"] = jnp.dtype(name)
+    if for_export:
+        fields.pop("remat_backbone", None)
+        fields.pop("remat_learner", None)
+    return fields
+
+
+def _gather_data_state(local_state):
+    """{process index: iterator state} of every process (each process saves the whole dict)."""
+    if jax.process_count() == 1:
+        return {"0": local_state}
+    from jax.experimental import multihost_utils
+
+    blob = np.frombuffer(json.dumps(local_state).encode(), np.uint8)
+    size = multihost_utils.process_allgather(np.array([blob.size]))
+    padded = np.zeros(int(np.max(size)), np.uint8)
+    padded[:blob.size] = blob
+    every = multihost_utils.process_allgather(padded)
+    return {str(i): json.loads(bytes(every[i][:int(size[i][0])]).decode()) for i in range(jax.process_count())}

@@ -1,0 +1,46 @@
+"""The sample builder a training config asks for (``cfg.data.kind``): 'synthetic' (built-in videos) or 'vos'
+(YouTube-VOS 2019 train + DAVIS 2017 train in their on-disk layouts, mixed by ``cfg.data.weights``). The
+datasets are opened here, in the main process, so a wrong root fails before anything is compiled."""
+from __future__ import annotations
+
+from lwl_jax.data.pipeline import SyntheticSampleBuilder, VOSSampleBuilder
+from lwl_jax.data.processing import ProcessingConfig
+
+
+def processing_config(d, augment=True):
+    return ProcessingConfig(output_size=(int(d.height), int(d.width)),
+                            search_area_factor=float(d.get("search_area_factor", 5.0)), augment=augment,
+                            max_rotation=float(d.get("max_rotation", 15.0)),
+                            max_log_scale=float(d.get("max_log_scale", 0.2)),
+                            brightness=float(d.get("brightness", 0.2)))
+
+
+def open_datasets(d, progress=True):
+    """[(sequences, weight)] of the configured training datasets; a root of '' leaves that dataset out."""
+    from lwl_jax.data.coco import coco_train
+    from lwl_jax.data.vos_train import davis_train, youtubevos_train
+
+    out = []
+    if d.get("youtubevos_root"):
+        out.append((youtubevos_train(d.youtubevos_root, d.get("youtubevos_split", "jjtrain")),
+                    float(d.weights.get("youtubevos", 1.0))))
+    if d.get("davis_root"):
+        out.append((davis_train(d.davis_root, progress=progress), float(d.weights.get("davis", 1.0))))
+    if d.get("coco_root"):
+        out.append((coco_train(d.coco_root, d.get("coco_split", "train2017")), float(d.weights.get("coco", 1.0))))
+    if not out:
+        raise ValueError("config data.kind='vos' needs at least one of data.youtubevos_root, data.davis_root, "
+                         "data.coco_root")
+    return out
+
+
+def sample_builder(cfg):
+    d = cfg.data
+    num_test = int(d.num_test_frames)
+    if d.kind == "synthetic":
+        return SyntheticSampleBuilder(int(d.seed), int(d.height), int(d.width), int(d.num_frames), num_test)
+    if d.kind == "vos":
+        sets = open_datasets(d)
+        return VOSSampleBuilder([s for s, _ in sets], [w for _, w in sets], processing_config(d), int(d.seed),
+                                num_test, int(d.get("max_gap", 100)))
+    raise ValueError(f"unknown config data.kind {d.kind!r}; expected 'synthetic' or 'vos'")

@@ -1,0 +1,104 @@
+"""Periodic validation during training: the tracker (the real inference path) on held-out videos, scored with
+the DAVIS J and F measures per object over the frames after the object's first annotation.
+
+``cfg.validation``: ``every`` (steps; 0 = never), ``kind`` ('synthetic': held-out built-in videos generated with
+``seed`` into ``<workdir>/validation_data``; 'youtubevos': the held-out ``jjvalid`` videos of the YouTube-VOS 2019
+train folder, the paper's validation split; 'davis': a DAVIS split), ``num_sequences``, ``tracker`` (a tracker
+config file) and ``tracker_overrides`` (e.g. ``("--config.image_sample_size=(96, 160)",)``).
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from lwl_jax import metrics
+from lwl_jax.data.davis import DatasetError, Sequence, davis_sequences, read_index_png
+
+REPO_CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                            "configs")
+
+
+def _youtubevos_sequences(root, split, limit):
+    from lwl_jax.data.vos_train import youtubevos_train
+
+    by_video = {}
+    for s in youtubevos_train(root, split, key="validation.root"):
+        by_video.setdefault(s.video, s)
+    out = []
+    for vid, s in list(by_video.items())[:limit]:
+        anns = {i: a for i, a in enumerate(s.annotations) if os.path.isfile(a)}
+        out.append(Sequence(vid, s.frames, anns))
+    return out
+
+
+def score_sequence(seq: Sequence, predicted):
+    """Mean J and F per object over the frames after its first annotated frame -> [(J, F)] per object."""
+    gt = {i: read_index_png(p) for i, p in seq.annotations.items()}
+    first = {}
+    for i in sorted(gt):
+        for k in np.unique(gt[i]):
+            if 0 < k < 255:
+                first.setdefault(int(k), i)
+    out = []
+    for k, f0 in sorted(first.items()):
+        frames = [i for i in sorted(gt) if i > f0]
+        if not frames:
+            continue
+        void = [gt[i] == 255 for i in frames]
+        g = np.stack([gt[i] == k for i in frames])
+        r = np.stack([predicted[i] == k for i in frames])
+        v = np.stack(void)
+        j = metrics.jaccard(g, r, v)
+        f = metrics.boundary_f(g, r, v)
+        out.append((float(np.mean(j)), float(np.mean(f))))
+    return out
+
+
+class Validator:
+    def __init__(self, sequences, params, every):
+        self.sequences, self.params, self.every = sequences, params, int(every)
+
+    @classmethod
+    def from_config(cls, cfg, workdir):
+        v = cfg.get("validation")
+        if v is None or int(v.get("every", 0)) <= 0:
+            return None
+        from lwl_jax.config_util import load_config
+
+        tracker_cfg = v.get("tracker", "lwl_ytvos.py")
+        if not os.path.isabs(tracker_cfg) and not os.path.isfile(tracker_cfg):
+            tracker_cfg = os.path.join(REPO_CONFIGS, tracker_cfg)
+        params = load_config(tracker_cfg, list(v.get("tracker_overrides", ())))
+        n = int(v.num_sequences)
+        if v.kind == "synthetic":
+            from lwl_jax.data.synthetic import SyntheticConfig, write_davis
+
+            root = os.path.join(workdir, "validation_data")
+            if not os.path.isfile(os.path.join(root, "ImageSets", "2017", "val.txt")):
+                write_davis(root, n, int(v.seed), SyntheticConfig(int(cfg.data.height), int(cfg.data.width),
+                                                                  int(v.get("num_frames", cfg.data.num_frames))))
+            seqs = davis_sequences(root, "val")
+        elif v.kind == "youtubevos":
+            seqs = _youtubevos_sequences(v.root, v.get("split", "jjvalid"), n)
+        elif v.kind == "davis":
+            seqs = davis_sequences(v.root, v.get("split", "val"))[:n]
+        else:
+            raise ValueError(f"unknown config validation.kind {v.kind!r}")
+        if not seqs:
+            raise DatasetError(f"validation: no sequences ({v.kind})")
+        return cls(seqs, params, v.every)
+
+    def due(self, step, total):
+        return step % self.every == 0 or step == total
+
+    def __call__(self, model, variables):
+        from lwl_jax.tracking.video import segment_sequence
+
+        per_object = []
+        for seq in self.sequences:
+            labels, _, _ = segment_sequence(model, variables, self.params, seq)
+            per_object += score_sequence(seq, labels)
+        j = float(np.mean([a for a, _ in per_object]))
+        f = float(np.mean([b for _, b in per_object]))
+        return {"J&F": (j + f) / 2, "J": j, "F": f}
