@@ -1,5 +1,6 @@
 """The trainer: frozen parameters and BatchNorm statistics stay bit-identical, resume reproduces an uninterrupted
 run, and 8 (fake) devices compute the same steps as one device with the same global batch."""
+import json
 import os
 import subprocess
 import sys
@@ -18,7 +19,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--config.model.backbone_width=8", "--config.model.feature_dim=16", "--config.model.num_filters=4",
         "--config.model.label_encoder_dims=(4, 8, 8)", "--config.model.decoder_mdim=8",
         "--config.model.optim_iter=2", "--config.data.height=48", "--config.data.width=80",
-        "--config.batch_size=2", "--config.checkpoint_every=1", "--config.log_every=1"]
+        "--config.batch_size=2", "--config.checkpoint_every=1", "--config.log_every=1",
+        "--config.validation.every=0", "--config.data.worker_count=0"]
 
 
 def tiny_config(*extra):
@@ -57,6 +59,124 @@ def test_resume_reproduces_uninterrupted_run(tmp_path):
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
     assert os.path.isfile(tmp_path / "full" / "export" / "lwl_model.json")
+
+
+def test_gradient_accumulation_is_exact(tmp_path):
+    """Two micro-batches per step (two-pass accumulation) give the step of the whole batch."""
+    a = train(tiny_config("--config.num_steps=2"), str(tmp_path / "a"), devices=jax.devices()[:1], progress=False)
+    b = train(tiny_config("--config.num_steps=2", "--config.accum_steps=2"), str(tmp_path / "b"),
+              devices=jax.devices()[:1], progress=False)
+    fa, fb = _flat(a.params), _flat(b.params)
+    num = np.sqrt(sum(np.sum((fa[k] - fb[k]) ** 2) for k in fa))
+    den = np.sqrt(sum(np.sum(fa[k] ** 2) for k in fa))
+    assert num / den < 1e-5
+    la = [json.loads(x)["loss"] for x in open(tmp_path / "a" / "metrics.jsonl") if '"loss"' in x]
+    lb = [json.loads(x)["loss"] for x in open(tmp_path / "b" / "metrics.jsonl") if '"loss"' in x]
+    np.testing.assert_allclose(lb, la, rtol=1e-5)
+
+
+def test_boxinit_trains_only_the_box_encoder(tmp_path):
+    cfg = tiny_config("--config.num_steps=1", "--config.stage=boxinit", "--config.forward=box",
+                      "--config.loss=lovasz", "--config.loss_weight=10.0", "--config.data.num_test_frames=1")
+    with cfg.model.unlocked():
+        cfg.model.box_encoder = True
+        cfg.model.box_dims = (8, 8)
+    init = init_variables(LWLNet(**cfg.model), int(cfg.seed), (cfg.data.height, cfg.data.width), cfg.init_scheme)
+    state = train(cfg, str(tmp_path / "box"), devices=jax.devices()[:1], progress=False)
+    before, after = _flat(init["params"]), _flat(state.params)
+    changed = {k.split("/")[0] for k in before if not np.array_equal(before[k], after[k])}
+    assert changed == {"box_label_encoder"}
+    assert os.path.isdir(tmp_path / "box" / "tensorboard")
+
+
+def _export_params(path):
+    from lwl_jax.convert.checkpoint import load_converted
+
+    _, _, variables = load_converted(str(path))
+    return _flat(variables["params"])
+
+
+KILL_ARGS = TINY[:-1] + ["--config.data.worker_count=1", "--config.num_steps=8", "--config.keep_checkpoints=2"]
+
+
+@pytest.mark.slow
+def test_kill_9_then_rerun_equals_uninterrupted_run(tmp_path):
+    """kill -9 at two moments (checkpoints are written every step, so a kill can land mid-save), plus a
+    fabricated half-written checkpoint folder: the re-run resumes and ends with the uninterrupted run's weights."""
+    import signal
+    import time
+
+    cmd = [sys.executable, "train.py", "--config", "configs/synthetic.py", "--no_progress"] + KILL_ARGS
+    ref = subprocess.run(cmd + ["--workdir", str(tmp_path / "ref")], capture_output=True, text=True, cwd=REPO)
+    assert ref.returncode == 0, ref.stderr[-3000:]
+    work = tmp_path / "killed"
+    ckdir = work / "checkpoints"
+    for after_steps, extra_delay in ((2, 0.0), (4, 0.3)):
+        proc = subprocess.Popen(cmd + ["--workdir", str(work)], cwd=REPO, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.time() + 300
+        while time.time() < deadline and not (ckdir / str(after_steps)).exists():
+            time.sleep(0.05)
+        time.sleep(extra_delay)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    steps = sorted(int(n) for n in os.listdir(ckdir) if n.isdigit())
+    assert steps and steps[-1] < 8
+    # a save interrupted half way: a temporary folder with a truncated file
+    partial = ckdir / f"{steps[-1] + 1}.orbax-checkpoint-tmp-1234567"
+    (partial / "state").mkdir(parents=True)
+    (partial / "state" / "_METADATA").write_text('{"tree_metadata": {')
+    res = subprocess.run(cmd + ["--workdir", str(work)], capture_output=True, text=True, cwd=REPO)
+    assert res.returncode == 0, res.stderr[-3000:]
+    a, b = _export_params(tmp_path / "ref" / "export"), _export_params(work / "export")
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+TWO_PROCESSES = r"""
+import os, sys, json
+import jax
+jax.config.update("jax_num_cpu_devices", 1)
+pid, port, repo, out = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}", num_processes=2, process_id=pid,
+                           initialization_timeout=120)
+sys.path.insert(0, repo)
+import numpy as np
+from flax.traverse_util import flatten_dict
+from tests.test_trainer import tiny_config
+from lwl_jax.training.trainer import train, _host
+assert jax.device_count() == 2 and jax.process_count() == 2
+cfg = tiny_config("--config.num_steps=2")
+state = train(cfg, out + "/two", progress=False)
+if pid == 0:
+    flat = {"/".join(k): v for k, v in flatten_dict(_host(state.params)).items()}
+    np.savez(out + "/two.npz", **flat)
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_match_one_process(tmp_path):
+    import socket
+
+    with socket.socket() as sck:
+        sck.bind(("127.0.0.1", 0))
+        port = str(sck.getsockname()[1])
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    procs = [subprocess.Popen([sys.executable, "-c", TWO_PROCESSES, str(i), port, REPO, str(tmp_path)], cwd=REPO,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    for p, (_, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+    one = train(tiny_config("--config.num_steps=2"), str(tmp_path / "one"), devices=jax.devices()[:1],
+                progress=False)
+    a = _flat(one.params)
+    b = dict(np.load(tmp_path / "two.npz"))
+    num = np.sqrt(sum(np.sum((a[k] - b[k]) ** 2) for k in a))
+    assert num / np.sqrt(sum(np.sum(a[k] ** 2) for k in a)) < 1e-5
+    la = [json.loads(x)["loss"] for x in open(tmp_path / "one" / "metrics.jsonl") if '"loss"' in x]
+    lb = [json.loads(x)["loss"] for x in open(tmp_path / "two" / "metrics.jsonl") if '"loss"' in x]
+    np.testing.assert_allclose(lb, la, rtol=1e-5)
 
 
 EIGHT_DEVICES = r"""

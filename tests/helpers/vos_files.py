@@ -1,0 +1,92 @@
+"""Small training datasets written in the exact on-disk layouts of YouTube-VOS 2019 train, DAVIS 2017 train and
+COCO instances (frames from the built-in synthetic generator), with optional defects."""
+import json
+import os
+
+import numpy as np
+from PIL import Image
+
+from lwl_jax.data.davis import write_index_png
+from lwl_jax.data.synthetic import SyntheticConfig, generate
+
+CFG = SyntheticConfig(height=72, width=120, num_frames=12, max_objects=2)
+
+
+def _videos(n, seed, cfg=CFG):
+    out = []
+    i = 0
+    while len(out) < n:
+        frames, labels, ids = generate(i, seed, cfg)
+        i += 1
+        if ids and labels[0].any():
+            out.append((frames, labels, ids))
+    return out
+
+
+def write_youtubevos_train(root, video_ids, seed=0, short=(), corrupt=(), missing_annotation=()):
+    """``<root>/train/{meta.json, JPEGImages, Annotations}``. ``short``: videos of 3 frames; ``corrupt``: video ids
+    whose 3rd JPEG is truncated; ``missing_annotation``: video ids whose 3rd PNG is deleted."""
+    meta = {"videos": {}}
+    for vid, (frames, labels, ids) in zip(video_ids, _videos(len(video_ids), seed)):
+        if vid in short:
+            frames, labels = frames[:3], labels[:3]
+        jd = os.path.join(root, "train", "JPEGImages", vid)
+        ad = os.path.join(root, "train", "Annotations", vid)
+        os.makedirs(jd, exist_ok=True)
+        os.makedirs(ad, exist_ok=True)
+        stems = [f"{5 * t:05d}" for t in range(len(frames))]
+        objects = {}
+        for t, (f, lab) in enumerate(zip(frames, labels)):
+            Image.fromarray(f).save(os.path.join(jd, stems[t] + ".jpg"), quality=90)
+            write_index_png(os.path.join(ad, stems[t] + ".png"), lab)
+            for k in np.unique(lab):
+                if k:
+                    objects.setdefault(str(int(k)), {"category": "thing", "frames": []})["frames"].append(stems[t])
+        if vid in corrupt:
+            p = os.path.join(jd, stems[2] + ".jpg")
+            data = open(p, "rb").read()
+            open(p, "wb").write(data[:len(data) // 3])
+        if vid in missing_annotation:
+            os.remove(os.path.join(ad, stems[2] + ".png"))
+        meta["videos"][vid] = {"objects": objects}
+    os.makedirs(os.path.join(root, "train"), exist_ok=True)
+    with open(os.path.join(root, "train", "meta.json"), "w") as f:
+        json.dump(meta, f)
+
+
+def write_davis_train(root, names, seed=1, corrupt=()):
+    for name, (frames, labels, _) in zip(names, _videos(len(names), seed)):
+        jd = os.path.join(root, "JPEGImages", "480p", name)
+        ad = os.path.join(root, "Annotations", "480p", name)
+        os.makedirs(jd, exist_ok=True)
+        os.makedirs(ad, exist_ok=True)
+        for t, (f, lab) in enumerate(zip(frames, labels)):
+            Image.fromarray(f).save(os.path.join(jd, f"{t:05d}.jpg"), quality=90)
+            write_index_png(os.path.join(ad, f"{t:05d}.png"), lab)
+        if name in corrupt:
+            open(os.path.join(jd, "00004.jpg"), "wb").write(b"\xff\xd8\xff\xe0 not a jpeg")
+    os.makedirs(os.path.join(root, "ImageSets", "2017"), exist_ok=True)
+    with open(os.path.join(root, "ImageSets", "2017", "train.txt"), "w") as f:
+        f.write("\n".join(names) + "\n")
+
+
+def write_coco(root, num_images=3, seed=2, split="train2017"):
+    """``<root>/annotations/instances_<split>.json`` with polygon instances, ``<root>/<split>/*.jpg``."""
+    os.makedirs(os.path.join(root, split), exist_ok=True)
+    os.makedirs(os.path.join(root, "annotations"), exist_ok=True)
+    rng = np.random.default_rng(seed)
+    images, anns = [], []
+    for i in range(num_images):
+        h, w = 90, 140
+        img = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+        name = f"{i:012d}.jpg"
+        Image.fromarray(img).save(os.path.join(root, split, name), quality=90)
+        images.append({"id": i + 1, "file_name": name, "height": h, "width": w})
+        x, y = 20 + 10 * i, 15
+        anns.append({"id": 100 + i, "image_id": i + 1, "iscrowd": 0, "area": 1500.0, "category_id": 1,
+                     "segmentation": [[x, y, x + 50, y, x + 50, y + 40, x, y + 40]],
+                     "bbox": [x, y, 50, 40]})
+    anns.append({"id": 999, "image_id": 1, "iscrowd": 1, "area": 500.0, "category_id": 1,
+                 "segmentation": {"counts": [0, 10], "size": [90, 140]}, "bbox": [0, 0, 5, 5]})
+    with open(os.path.join(root, "annotations", f"instances_{split}.json"), "w") as f:
+        json.dump({"images": images, "annotations": anns, "categories": [{"id": 1, "name": "thing"}]}, f)
