@@ -153,17 +153,26 @@ def _jsonable(cfg: dict) -> dict:
 
 
 def save_converted(out_dir, kind: str, model_config: dict, variables, extra: dict | None = None):
-    """Write ``OUT_DIR/variables`` (orbax) and ``OUT_DIR/lwl_model.json`` (kind and model config)."""
+    """Write ``OUT_DIR/variables`` (orbax) and ``OUT_DIR/lwl_model.json`` (kind and model config).
+    With several JAX processes every process must call it (orbax saves collectively; process 0 writes)."""
     import orbax.checkpoint as ocp
 
     out_dir = os.path.abspath(os.fspath(out_dir))
-    os.makedirs(out_dir, exist_ok=True)
+    primary = jax.process_index() == 0
     var_dir = os.path.join(out_dir, VARIABLES_DIR)
-    if os.path.exists(var_dir):
-        shutil.rmtree(var_dir)
+    if primary:
+        os.makedirs(out_dir, exist_ok=True)
+        if os.path.exists(var_dir):
+            shutil.rmtree(var_dir)
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices("lwl_jax export: " + out_dir)
     ckptr = ocp.StandardCheckpointer()
     ckptr.save(var_dir, jax.tree_util.tree_map(np.asarray, variables))
     ckptr.wait_until_finished()
+    if not primary:
+        return
     meta = {"kind": kind, "model_config": _jsonable(model_config), **(extra or {})}
     tmp = os.path.join(out_dir, MODEL_JSON + ".tmp")
     with open(tmp, "w") as f:

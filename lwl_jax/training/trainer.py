@@ -295,7 +295,7 @@ def train(cfg, workdir, devices=None, progress=True, stop_after=None, builder=No
         summaries.close()
         if old is not None:
             signal.signal(signal.SIGTERM, old)
-    if int(state.step) >= total and jax.process_index() == 0:
+    if int(state.step) >= total:            # every process takes part in the (collective) save
         export = os.path.join(workdir, "export")
         variables = _host({"params": state.params, "batch_stats": state.batch_stats})
         save_converted(export, "lwl", model_fields(cfg, for_export=True), variables,

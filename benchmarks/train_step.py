@@ -1,0 +1,130 @@
+"""Training step: compile time, step time, examples/s and peak memory.
+
+    python benchmarks/train_step.py                      # all cases below
+    python benchmarks/train_step.py --only synthetic scaling --repeats 3
+
+Cases (each runs in its own process, so peak memory is that case's alone):
+* ``stage2``: the full network at 832×480 with stage 2's frozen modules, batch per device 1 and 2, with and without
+  rematerialisation of the backbone and the learner iterations;
+* ``synthetic``: ``configs/synthetic.py`` (small backbone, 96×160, batch 4);
+* ``scaling``: the synthetic step over 1, 2, 4 and 8 devices with 2 sequences per device (weak scaling; on a
+  CPU the devices are fake: ``--xla_force_host_platform_device_count=8`` shares the same cores).
+Peak memory: the accelerator's ``peak_bytes_in_use`` where it reports one, otherwise the process's peak RSS.
+Prints a table and writes ``benchmarks/results/train_step.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+
+def run_case(case):
+    import jax
+    import numpy as np
+
+    from lwl_jax.config_util import load_config
+    from lwl_jax.models.lwl import LWLNet
+    from lwl_jax.training.frozen import FROZEN_PREFIXES
+    from lwl_jax.training.trainer import (initial_state, make_mesh, make_optimizer, make_train_step, model_fields,
+                                          shard_batch)
+
+    cfg = load_config(os.path.join(ROOT, "configs", case["config"]), case.get("overrides", []))
+    devices = jax.devices()[:case.get("devices", 1)]
+    mesh = make_mesh(devices)
+    model = LWLNet(**model_fields(cfg))
+    state, tx = initial_state(model, cfg, lambda p: make_optimizer(cfg, p))
+    state = jax.device_put(state, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
+    step = make_train_step(model, tx, mesh, FROZEN_PREFIXES[cfg.stage], float(cfg.loss_weight),
+                           cfg.get("loss", "lovasz"), cfg.get("forward", "segmentation"),
+                           int(cfg.get("accum_steps", 1)))
+    b, h, w, t = int(cfg.batch_size), int(cfg.data.height), int(cfg.data.width), int(cfg.data.num_test_frames)
+    rng = np.random.default_rng(0)
+    masks = (rng.random((1 + t, b, h, w)) < 0.2).astype(np.float32)
+    images = rng.normal(0, 50, (1 + t, b, h, w, 3)).astype(np.float32)
+    batch = shard_batch({"train_images": images[:1], "test_images": images[1:], "train_masks": masks[:1],
+                         "test_masks": masks[1:]}, mesh)
+    t0 = time.perf_counter()
+    state, m = step(state, batch)
+    jax.block_until_ready(m["loss"])
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(case.get("repeats", 3)):
+        t0 = time.perf_counter()
+        state, m = step(state, batch)
+        jax.block_until_ready(m["loss"])
+        times.append(time.perf_counter() - t0)
+    med = sorted(times)[len(times) // 2]
+    stats = devices[0].memory_stats() or {}
+    if "peak_bytes_in_use" in stats:
+        peak, kind = stats["peak_bytes_in_use"] / 2 ** 30, "device"
+    else:
+        peak, kind = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20, "host RSS"
+    return {"case": case["name"], "devices": len(devices), "batch": b, "compile_s": first - med, "step_s": med,
+            "examples_per_s": b / med, "peak_GiB": peak, "memory": kind, "device": devices[0].device_kind}
+
+
+STAGE2 = ["--config.data.worker_count=0", "--config.init_checkpoint=", "--config.validation.every=0"]
+REMAT = ["--config.model.remat_backbone=True", "--config.model.remat_learner=True"]
+
+
+def cases(repeats):
+    out = []
+    for b in (1, 2):
+        for remat in (False, True):
+            out.append({"name": f"stage2 832x480 b{b}{' remat' if remat else ''}", "group": "stage2",
+                        "config": "stage2.py", "repeats": repeats,
+                        "overrides": STAGE2 + [f"--config.batch_size={b}"] + (REMAT if remat else [])})
+    out.append({"name": "synthetic 96x160 b4", "group": "synthetic", "config": "synthetic.py", "repeats": repeats,
+                "overrides": ["--config.data.worker_count=0", "--config.validation.every=0"]})
+    for n in (1, 2, 4, 8):
+        out.append({"name": f"synthetic b{2 * n} on {n} devices", "group": "scaling", "config": "synthetic.py",
+                    "devices": n, "repeats": repeats, "fake_devices": 8,
+                    "overrides": ["--config.data.worker_count=0", "--config.validation.every=0",
+                                  f"--config.batch_size={2 * n}"]})
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--only", nargs="*", default=["stage2", "synthetic", "scaling"])
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--case", help=argparse.SUPPRESS)
+    p.add_argument("--json")
+    a = p.parse_args()
+    if a.case:
+        print("RESULT " + json.dumps(run_case(json.loads(a.case))))
+        return 0
+    rows = []
+    for case in cases(a.repeats):
+        if case["group"] not in a.only:
+            continue
+        env = dict(os.environ)
+        if case.get("fake_devices"):
+            import jax
+
+            if jax.default_backend() == "cpu":
+                env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={case['fake_devices']}"
+        res = subprocess.run([sys.executable, __file__, "--case", json.dumps(case)], capture_output=True, text=True,
+                             env=env)
+        line = [x for x in res.stdout.splitlines() if x.startswith("RESULT ")]
+        if res.returncode != 0 or not line:
+            print(f"{case['name']}: failed\n{res.stderr[-2000:]}", file=sys.stderr)
+            continue
+        rows.append(json.loads(line[0][len("RESULT "):]))
+        print(f"{case['name']}: step {rows[-1]['step_s']:.3f} s", file=sys.stderr)
+    from benchmarks.common import report
+
+    report("train_step", rows, a.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
