@@ -213,3 +213,37 @@ def test_eight_fake_devices_match_one_device(tmp_path):
     print(out)
     assert out["total"] < 1e-5      # all parameters, norm-wise
     assert out["worst"] < 1e-4      # each tensor, norm-wise (Adam turns float noise in ~0 gradients into steps)
+
+
+SMALL_NET = ["--config.model.backbone_blocks=(1, 1, 1, 1)", "--config.model.backbone_width=8",
+             "--config.model.feature_dim=16", "--config.model.num_filters=4",
+             "--config.model.label_encoder_dims=(4, 8, 8)", "--config.model.decoder_mdim=8",
+             "--config.model.optim_iter=2"]
+
+
+def test_stage1_recipe_trains_on_generated_youtubevos_and_davis(tmp_path):
+    """configs/stage1.py end to end on small folders in the real layouts (small network, 48×80 crops), with
+    validation J&F of the tracker on held-out YouTube-VOS videos given by a split file."""
+    from tests.helpers.vos_files import write_davis_train, write_youtubevos_train
+
+    yt, dv = str(tmp_path / "yt"), str(tmp_path / "davis")
+    write_youtubevos_train(yt, ["v1", "v2", "v3"])
+    write_davis_train(dv, ["bear"])
+    split, train_split = tmp_path / "val.txt", tmp_path / "train.txt"
+    split.write_text("v3\n")
+    train_split.write_text("v1\nv2\n")
+    cfg = load_config(os.path.join(REPO, "configs", "stage1.py"), SMALL_NET + [
+        f"--config.data.youtubevos_root={yt}", f"--config.data.youtubevos_split={train_split}",
+        f"--config.data.davis_root={dv}", "--config.data.height=48",
+        "--config.data.width=80", "--config.data.worker_count=0", "--config.batch_size=2", "--config.num_steps=2",
+        "--config.init_checkpoint=", "--config.init_scheme=from_scratch", "--config.log_every=1",
+        "--config.validation.every=2", f"--config.validation.root={yt}", f"--config.validation.split={split}",
+        "--config.validation.num_sequences=1",
+        "--config.validation.tracker_overrides=('--config.image_sample_size=(48, 80)',)"])
+    state = train(cfg, str(tmp_path / "run"), devices=jax.devices()[:1], progress=False)
+    assert int(state.step) == 2
+    rows = [json.loads(x) for x in open(tmp_path / "run" / "metrics.jsonl")]
+    assert [r["step"] for r in rows if "loss" in r] == [1, 2]
+    val = [r for r in rows if "val/J&F" in r]
+    assert len(val) == 1 and 0.0 <= val[0]["val/J&F"] <= 1.0
+    assert any(n.startswith("events.out.tfevents") for n in os.listdir(tmp_path / "run" / "tensorboard"))
