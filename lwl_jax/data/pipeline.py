@@ -1,0 +1,164 @@
+"""The training input pipeline: sample builders (one training sample per global index, a pure function of
+(seed, index)) and the ``grain`` loader that runs them in worker processes.
+
+Sample layout: ``images`` (1 + T, H, W, 3) float32 network input (BGR minus mean), ``masks`` (1 + T, H, W) float32,
+``skipped_short`` / ``skipped_bad`` (how many draws were rejected before this sample: sequence too short to
+sample, or a frame/annotation that could not be read). Batches are assembled as the network wants them:
+``train_images`` (1, B, H, W, 3), ``test_images`` (T, B, H, W, 3), ``train_masks``, ``test_masks``.
+
+Global index ``i`` of step ``s`` is ``s · global_batch + j``; process ``p`` of ``P`` builds the items
+``j ∈ [p · B/P, (p + 1) · B/P)`` of every step, so any number of processes (and devices) see the same global
+batch as one process. The grain iterator's state is saved with every checkpoint (it restores only with the same
+``worker_count``).
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from lwl_jax.data.davis import DatasetError
+from lwl_jax.data.processing import ProcessingConfig, process
+from lwl_jax.data.sampler import sample_frames
+
+MAX_ATTEMPTS = 100
+
+
+def normalize(frames_rgb):
+    """uint8 RGB frames -> the network's input (BGR minus the ImageNet mean, std 1)."""
+    from lwl_jax.models.lwl import IMAGE_MEAN_BGR
+
+    return frames_rgb[..., ::-1].astype(np.float32) - IMAGE_MEAN_BGR
+
+
+def _sample(images, masks, short, bad):
+    return {"images": np.asarray(images, np.float32), "masks": np.asarray(masks, np.float32),
+            "skipped_short": np.int32(short), "skipped_bad": np.int32(bad)}
+
+
+class VOSSampleBuilder:
+    """Samples of the reference's training set: datasets mixed with the given weights (6:1 YouTube-VOS : DAVIS),
+    a sequence drawn uniformly, frames by :func:`sample_frames`, crops and augmentation by :func:`process`."""
+
+    def __init__(self, datasets, weights, processing: ProcessingConfig, seed=0, num_test=3, max_gap=100):
+        if not datasets or any(len(d) == 0 for d in datasets):
+            raise ValueError("every training dataset needs at least one sequence")
+        self.datasets = datasets
+        self.p = np.asarray(weights, np.float64) / np.sum(weights)
+        self.processing, self.seed, self.num_test, self.max_gap = processing, seed, num_test, max_gap
+
+    def __call__(self, index):
+        short = bad = 0
+        for attempt in range(MAX_ATTEMPTS):
+            rng = np.random.default_rng([self.seed, int(index), attempt])
+            ds = self.datasets[rng.choice(len(self.datasets), p=self.p)]
+            seq = ds[int(rng.integers(len(ds)))]
+            if getattr(seq, "is_image", False):      # an image dataset (COCO): the same image for every frame
+                ids = [0] * (1 + self.num_test)
+            else:
+                ids = sample_frames(rng, seq.visible, self.num_test, self.max_gap)
+            if ids is None:
+                short += 1
+                continue
+            try:
+                loaded = [seq.load(i) for i in ids]
+            except DatasetError as e:
+                logging.warning("skipping a sample of %s: %s", seq.name, e)
+                bad += 1
+                continue
+            images, masks = process(rng, [f for f, _ in loaded], [m for _, m in loaded], 1, self.processing)
+            return _sample(images, masks, short, bad)
+        raise DatasetError(f"no usable training sample in {MAX_ATTEMPTS} draws (index {index}): {short} sequences "
+                           f"too short, {bad} unreadable")
+
+
+class SyntheticSampleBuilder:
+    """Samples of the built-in synthetic videos, generated at the training resolution (no crop): a video per
+    draw, one of its targets, frames by :func:`sample_frames`, a joint horizontal flip."""
+
+    def __init__(self, seed=0, height=96, width=160, num_frames=12, num_test=3, max_gap=100, max_objects=3):
+        from lwl_jax.data.synthetic import SyntheticConfig
+
+        self.seed, self.num_test, self.max_gap = seed, num_test, max_gap
+        self.cfg = SyntheticConfig(height, width, num_frames, max_objects)
+
+    def __call__(self, index):
+        from lwl_jax.data.synthetic import generate
+
+        short = 0
+        for attempt in range(MAX_ATTEMPTS):
+            rng = np.random.default_rng([self.seed, int(index), attempt])
+            frames, labels, ids = generate(int(index) * MAX_ATTEMPTS + attempt, self.seed, self.cfg)
+            if not ids:
+                short += 1
+                continue
+            masks = labels == int(rng.choice(ids))
+            idx = sample_frames(rng, masks.reshape(len(masks), -1).sum(1) > 20, self.num_test, self.max_gap)
+            if idx is None:
+                short += 1
+                continue
+            if rng.random() < 0.5:
+                frames, masks = frames[:, :, ::-1], masks[:, :, ::-1]
+            return _sample(normalize(frames[idx]), masks[idx], short, 0)
+        raise DatasetError(f"no usable synthetic sample in {MAX_ATTEMPTS} draws (index {index})")
+
+
+class _GlobalItem:
+    """Local item ``i`` of this process -> sample of global index ``step · B + p · B/P + i mod (B/P)``."""
+
+    def __init__(self, builder, global_batch, local_batch, process_index):
+        self.builder, self.gb, self.lb, self.p = builder, global_batch, local_batch, process_index
+
+    def __call__(self, i):
+        i = int(i)
+        return self.builder((i // self.lb) * self.gb + self.p * self.lb + i % self.lb)
+
+
+def to_network_batch(batch):
+    """Stacked samples (B, 1 + T, …) -> the training forward's layout (frames first, sequences second)."""
+    images = np.swapaxes(batch["images"], 0, 1)
+    masks = np.swapaxes(batch["masks"], 0, 1)
+    return {"train_images": images[:1], "test_images": images[1:], "train_masks": masks[:1],
+            "test_masks": masks[1:]}
+
+
+class Loader:
+    """Iterator over this process's share of the global batches of steps ``0 … num_steps − 1``, built by
+    ``worker_count`` grain worker processes (0: in this process). ``state()`` / ``restore(state)`` save and
+    resume the position."""
+
+    def __init__(self, builder, global_batch, num_steps, worker_count=0, process_index=0, process_count=1,
+                 prefetch=2):
+        import grain
+
+        if global_batch % process_count:
+            raise ValueError(f"batch_size {global_batch} is not divisible by the {process_count} processes")
+        self.local_batch = global_batch // process_count
+        self.worker_count = int(worker_count)
+        ds = grain.MapDataset.range(int(num_steps) * self.local_batch)
+        ds = ds.map(_GlobalItem(builder, global_batch, self.local_batch, process_index))
+        ds = ds.batch(self.local_batch, drop_remainder=True).to_iter_dataset()
+        if self.worker_count > 0:
+            from absl import flags
+
+            if not flags.FLAGS.is_parsed():       # grain's workers read absl flags
+                flags.FLAGS.mark_as_parsed()
+            ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=self.worker_count,
+                                                             per_worker_buffer_size=prefetch))
+        self.dataset = ds
+        self.iterator = iter(ds)
+
+    def __next__(self):
+        return next(self.iterator)
+
+    def __iter__(self):
+        return self
+
+    def state(self):
+        return {"worker_count": self.worker_count, "grain": self.iterator.get_state()}
+
+    def restore(self, state):
+        if int(state["worker_count"]) != self.worker_count:
+            raise ValueError(f"the checkpoint's data iterator was saved with worker_count={state['worker_count']}; "
+                             f"resume with --config.data.worker_count={state['worker_count']}")
+        self.iterator.set_state(state["grain"])

@@ -1,0 +1,143 @@
+"""Training crops and augmentations of the reference (SPEC §4 "Crops", "Joint/Per-frame augmentation"), in NumPy.
+
+Per frame the target's box is jittered (size × exp(N(0,1)·σ), centre + sqrt(w·h)·c·(U(0,1) − 0.5)); a crop of
+``search_area_factor`` × the jittered box's area, with the output's aspect ratio, is cut ('inside_major': shrunk to
+fit the image along its major side, then shifted inside it), replicate-padded and resized bilinearly (masks:
+nearest, zero padding). Then: joint grayscale / horizontal flip (one draw for the train frames, one for the test
+frames), per-frame rotation and scale around the centre (zero border) and brightness, and finally RGB → BGR
+minus the mean (the network's input convention).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from lwl_jax.models.lwl import IMAGE_MEAN_BGR
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessingConfig:
+    output_size: tuple = (480, 832)              # (H, W)
+    search_area_factor: float = 5.0
+    scale_jitter: tuple = (0.25, 0.5)            # σ for (train, test) frames
+    center_jitter: tuple = ((3.0, 3.0), (5.5, 4.5))   # c (x, y) for (train, test) frames
+    grayscale_prob: float = 0.05
+    flip_prob: float = 0.5
+    max_rotation: float = 15.0                   # degrees
+    max_log_scale: float = 0.2
+    brightness: float = 0.2
+    augment: bool = True                         # False: validation (no affine, no jitter)
+
+
+def mask_box(mask):
+    """(x, y, w, h) of a boolean mask's bounding box (pixel units, inclusive extent), or None if empty."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return None
+    return np.array([xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1], np.float64)
+
+
+def jitter_box(rng, box, scale_sigma, center_c):
+    size = box[2:] * np.exp(rng.standard_normal(2) * scale_sigma)
+    spread = np.sqrt(np.prod(size)) * np.asarray(center_c)
+    center = box[:2] + 0.5 * box[2:] + spread * (rng.random(2) - 0.5)
+    return np.concatenate([center - 0.5 * size, size])
+
+
+def crop_window(box, image_hw, out_hw, factor):
+    """(x0, y0, crop_w, crop_h) of the 'inside_major' crop around ``box``."""
+    ih, iw = image_hw
+    oh, ow = out_hw
+    area = max(box[2] * box[3], 1.0)
+    cw = np.ceil(ow * np.sqrt(area / (ow * oh)) * factor)
+    ch = np.ceil(oh * np.sqrt(area / (ow * oh)) * factor)
+    shrink = min(cw / iw, ch / ih)
+    if shrink > 1:
+        cw, ch = cw / shrink, ch / shrink
+    cx, cy = box[0] + 0.5 * box[2], box[1] + 0.5 * box[3]
+    x0, y0 = cx - 0.5 * cw, cy - 0.5 * ch
+    x0 = (iw - cw) / 2 if cw > iw else min(max(x0, 0.0), iw - cw)
+    y0 = (ih - ch) / 2 if ch > ih else min(max(y0, 0.0), ih - ch)
+    return x0, y0, cw, ch
+
+
+def warp(image, matrix, out_hw, nearest=False, border="replicate"):
+    """Sample ``image`` (H, W[, C]) at ``matrix`` @ (x, y, 1) of every output pixel centre (pixel-centre
+    convention, as OpenCV). ``border``: 'replicate' or 'zero'."""
+    oh, ow = out_hw
+    ys, xs = np.mgrid[0:oh, 0:ow].astype(np.float64)
+    sx = matrix[0, 0] * xs + matrix[0, 1] * ys + matrix[0, 2]
+    sy = matrix[1, 0] * xs + matrix[1, 1] * ys + matrix[1, 2]
+    h, w = image.shape[:2]
+    img = image if image.ndim == 3 else image[..., None]
+    if nearest:
+        xi, yi = np.floor(sx + 0.5).astype(np.int64), np.floor(sy + 0.5).astype(np.int64)
+        inside = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+        out = img[np.clip(yi, 0, h - 1), np.clip(xi, 0, w - 1)]
+        if border == "zero":
+            out = np.where(inside[..., None], out, 0)
+        return out.reshape(out_hw + image.shape[2:]).astype(image.dtype)
+    x0, y0 = np.floor(sx).astype(np.int64), np.floor(sy).astype(np.int64)
+    fx, fy = (sx - x0)[..., None], (sy - y0)[..., None]
+    src = img.astype(np.float32)
+    acc = np.zeros((oh, ow, img.shape[2]), np.float32)
+    for dy, wy in ((0, 1 - fy), (1, fy)):
+        for dx, wx in ((0, 1 - fx), (1, fx)):
+            xx, yy = x0 + dx, y0 + dy
+            v = src[np.clip(yy, 0, h - 1), np.clip(xx, 0, w - 1)]
+            if border == "zero":
+                v = np.where(((xx >= 0) & (xx < w) & (yy >= 0) & (yy < h))[..., None], v, 0)
+            acc += (wx * wy).astype(np.float32) * v
+    return acc.reshape(out_hw + image.shape[2:])
+
+
+def _crop_matrix(x0, y0, cw, ch, out_hw):
+    oh, ow = out_hw
+    sx, sy = cw / ow, ch / oh
+    return np.array([[sx, 0, x0 + 0.5 * sx - 0.5], [0, sy, y0 + 0.5 * sy - 0.5]])
+
+
+def _affine_matrix(rng, cfg, out_hw):
+    """Inverse map (output -> input) of a rotation U(±max_rotation) and scale exp(U(±max_log_scale)) about the
+    centre."""
+    oh, ow = out_hw
+    angle = np.deg2rad(rng.uniform(-cfg.max_rotation, cfg.max_rotation))
+    scale = np.exp(rng.uniform(-cfg.max_log_scale, cfg.max_log_scale))
+    c, s = np.cos(angle) / scale, np.sin(angle) / scale
+    cx, cy = (ow - 1) / 2, (oh - 1) / 2
+    return np.array([[c, -s, cx - c * cx + s * cy], [s, c, cy - s * cx - c * cy]])
+
+
+def process(rng, frames, masks, num_train, cfg: ProcessingConfig):
+    """frames: list of (H, W, 3) uint8 RGB, masks: list of (H, W) bool -> (images (N, oh, ow, 3) float32
+    network input, masks (N, oh, ow) float32). The first ``num_train`` frames are train frames."""
+    out_hw = tuple(cfg.output_size)
+    images, labels = [], []
+    for i, (frame, mask) in enumerate(zip(frames, masks)):
+        kind = 0 if i < num_train else 1
+        box = mask_box(mask)
+        if box is None:
+            box = np.array([0, 0, frame.shape[1], frame.shape[0]], np.float64)
+        if cfg.augment:
+            box = jitter_box(rng, box, cfg.scale_jitter[kind], cfg.center_jitter[kind])
+        m = _crop_matrix(*crop_window(box, frame.shape[:2], out_hw, cfg.search_area_factor), out_hw)
+        img = warp(frame, m, out_hw)
+        msk = warp(mask.astype(np.uint8), m, out_hw, nearest=True, border="zero")
+        images.append(img)
+        labels.append(msk)
+    images, labels = np.stack(images), np.stack(labels).astype(np.float32)
+    groups = [slice(0, num_train), slice(num_train, len(frames))]
+    for g in groups:                                         # joint grayscale / flip per group
+        if rng.random() < cfg.grayscale_prob:
+            gray = images[g] @ np.array([0.299, 0.587, 0.114], np.float32)
+            images[g] = gray[..., None]
+        if rng.random() < cfg.flip_prob:
+            images[g], labels[g] = images[g][:, :, ::-1], labels[g][:, :, ::-1]
+    if cfg.augment:
+        for i in range(len(images)):
+            a = _affine_matrix(rng, cfg, out_hw)
+            images[i] = warp(images[i], a, out_hw, border="zero")
+            labels[i] = warp(labels[i], a, out_hw, nearest=True, border="zero")
+            images[i] = np.clip(images[i] * rng.uniform(1 - cfg.brightness, 1 + cfg.brightness), 0, 255)
+    return images[..., ::-1] - IMAGE_MEAN_BGR, labels
