@@ -53,7 +53,10 @@ def main(argv=None) -> int:
                     stage_cfg.init_checkpoint = previous
                 workdir = os.path.join(a.workdir, name)
                 print(f"== {name} in {workdir}")
-                state = train(stage_cfg, workdir, progress=not a.no_progress)
+                try:
+                    state = train(stage_cfg, workdir, progress=not a.no_progress)
+                except DatasetError as e:    # name the key as it is spelled in this config
+                    raise DatasetError(str(e).replace("config key ", f"config key {name}.")) from None
                 previous = export = os.path.join(workdir, "export")
     except (FileNotFoundError, KeyError, ValueError, DatasetError, CheckpointError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
