@@ -20,14 +20,14 @@ import numpy as np
 from lwl_jax.data.davis import DatasetError
 from lwl_jax.data.processing import ProcessingConfig, process
 from lwl_jax.data.sampler import sample_frames
+from lwl_jax.data.synthetic import SyntheticConfig, generate
+from lwl_jax.models.lwl import IMAGE_MEAN_BGR
 
 MAX_ATTEMPTS = 100
 
 
 def normalize(frames_rgb):
     """uint8 RGB frames -> the network's input (BGR minus the ImageNet mean, std 1)."""
-    from lwl_jax.models.lwl import IMAGE_MEAN_BGR
-
     return frames_rgb[..., ::-1].astype(np.float32) - IMAGE_MEAN_BGR
 
 
@@ -77,14 +77,10 @@ class SyntheticSampleBuilder:
     draw, one of its targets, frames by :func:`sample_frames`, a joint horizontal flip."""
 
     def __init__(self, seed=0, height=96, width=160, num_frames=12, num_test=3, max_gap=100, max_objects=3):
-        from lwl_jax.data.synthetic import SyntheticConfig
-
         self.seed, self.num_test, self.max_gap = seed, num_test, max_gap
         self.cfg = SyntheticConfig(height, width, num_frames, max_objects)
 
     def __call__(self, index):
-        from lwl_jax.data.synthetic import generate
-
         short = 0
         for attempt in range(MAX_ATTEMPTS):
             rng = np.random.default_rng([self.seed, int(index), attempt])

@@ -136,6 +136,26 @@ def generate(index: int, seed: int = 0, cfg: SyntheticConfig | None = None):
     return frames, labels, present
 
 
+def write_davis_video(root, name, frames, labels, quality=95, resolution="480p"):
+    """One video in the DAVIS 2017 layout: ``JPEGImages/<res>/<name>/%05d.jpg`` and palette
+    ``Annotations/<res>/<name>/%05d.png``; returns the JPEG folder."""
+    jd = os.path.join(root, "JPEGImages", resolution, name)
+    ad = os.path.join(root, "Annotations", resolution, name)
+    os.makedirs(jd, exist_ok=True)
+    os.makedirs(ad, exist_ok=True)
+    for t, (f, lab) in enumerate(zip(frames, labels)):
+        Image.fromarray(f).save(os.path.join(jd, f"{t:05d}.jpg"), quality=quality)
+        write_index_png(os.path.join(ad, f"{t:05d}.png"), lab)
+    return jd
+
+
+def write_davis_split(root, split, names):
+    """``ImageSets/2017/<split>.txt`` listing ``names``."""
+    os.makedirs(os.path.join(root, "ImageSets", "2017"), exist_ok=True)
+    with open(os.path.join(root, "ImageSets", "2017", f"{split}.txt"), "w") as f:
+        f.write("\n".join(names) + "\n")
+
+
 def write_davis(root, num_videos: int, seed: int = 0, cfg: SyntheticConfig | None = None, split="val"):
     """Write ``num_videos`` synthetic videos as a DAVIS 2017 folder (JPEG frames, palette annotations on every
     frame, ImageSets/2017/<split>.txt); objects entering later are annotated from their first frame."""
@@ -145,17 +165,9 @@ def write_davis(root, num_videos: int, seed: int = 0, cfg: SyntheticConfig | Non
         if not labels[0].any():
             continue                      # the first frame must show at least one object
         name = f"synth{seed:03d}_{i:04d}"
-        jd = os.path.join(root, "JPEGImages", "480p", name)
-        ad = os.path.join(root, "Annotations", "480p", name)
-        os.makedirs(jd, exist_ok=True)
-        os.makedirs(ad, exist_ok=True)
-        for t, (f, lab) in enumerate(zip(frames, labels)):
-            Image.fromarray(f).save(os.path.join(jd, f"{t:05d}.jpg"), quality=95)
-            write_index_png(os.path.join(ad, f"{t:05d}.png"), lab)
+        write_davis_video(root, name, frames, labels)
         names.append(name)
-    os.makedirs(os.path.join(root, "ImageSets", "2017"), exist_ok=True)
-    with open(os.path.join(root, "ImageSets", "2017", f"{split}.txt"), "w") as f:
-        f.write("\n".join(names) + "\n")
+    write_davis_split(root, split, names)
     return names
 
 

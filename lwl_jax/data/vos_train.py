@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 from importlib import resources
 
@@ -79,7 +80,8 @@ def _check_root(path, what, key):
         raise DatasetError(f"{path}: {what} not found (check config key {key})")
 
 
-def youtubevos_train(root, split="jjtrain", key="data.youtubevos_root", min_videos=1):
+def youtubevos_train(root, split="jjtrain", key="data.youtubevos_root", min_videos=1,
+                     split_key="data.youtubevos_split"):
     """Single-object training sequences of YouTube-VOS 2019 ``train``, restricted to ``split`` (a bundled split
     name or a file of video ids). Videos of the split that are absent from ``meta.json`` are ignored (a partial
     download); none present is an error."""
@@ -91,7 +93,7 @@ def youtubevos_train(root, split="jjtrain", key="data.youtubevos_root", min_vide
             videos = json.load(f)["videos"]
     except (ValueError, KeyError) as e:
         raise DatasetError(f"{meta_path}: not a YouTube-VOS meta.json ({e})") from None
-    ids = [v for v in _read_split(split, key.rsplit(".", 1)[0] + ".youtubevos_split") if v in videos]
+    ids = [v for v in _read_split(split, split_key) if v in videos]
     if len(ids) < min_videos:
         raise DatasetError(f"{meta_path}: none of the {split} videos are listed (check config key {key})")
     out = []
@@ -110,8 +112,8 @@ def youtubevos_train(root, split="jjtrain", key="data.youtubevos_root", min_vide
 
 def davis_train(root, split="train", resolution="480p", key="data.davis_root", progress=False):
     """Single-object training sequences of DAVIS 2017 (``ImageSets/2017/<split>.txt``). Visibility is read from
-    every mask once; a frame whose annotation is missing or unreadable counts as not visible (and is counted in
-    ``davis_train.unreadable``)."""
+    every mask once; a frame whose annotation is missing or unreadable counts as not visible (their number is
+    logged)."""
     _check_root(root, "DAVIS root", key)
     split_file = os.path.join(root, "ImageSets", "2017", f"{split}.txt")
     _check_root(split_file, "DAVIS split file", key)
@@ -140,7 +142,9 @@ def davis_train(root, split="train", resolution="480p", key="data.davis_root", p
             visible = np.array([p is not None and obj in p for p in present])
             out.append(TrainSequence("davis", name, obj, frames,
                                      [a if p is not None else None for a, p in zip(anns, present)], visible))
-    davis_train.unreadable = unreadable
+    if unreadable:
+        logging.warning("%s: %d DAVIS frames or sequences without a readable annotation count as not visible",
+                        root, unreadable)
     if not out:
         raise DatasetError(f"{root}: no annotated DAVIS sequences of split {split} (check config key {key})")
     return out

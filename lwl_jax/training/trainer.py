@@ -58,16 +58,18 @@ def param_labels(params, frozen_prefixes):
     return unflatten_dict(out)
 
 
-def make_optimizer(cfg, params):
-    """Adam per module group, each with a multi-step schedule (boundaries in epochs), frozen groups unchanged."""
-    frozen = FROZEN_PREFIXES[cfg.stage]
+def schedules(cfg):
+    """{group: learning-rate schedule}: each group's rate, ×``lr_gamma`` at every milestone (in epochs)."""
     steps_per_epoch = int(cfg.steps_per_epoch)
     boundaries = {int(e) * steps_per_epoch: float(cfg.lr_gamma) for e in cfg.lr_milestones}
-    transforms = {"frozen": optax.set_to_zero()}
-    for _, group in GROUPS:
-        lr = float(cfg.lr.get(group, cfg.lr.default))
-        transforms[group] = optax.adam(optax.piecewise_constant_schedule(lr, boundaries))
-    return optax.multi_transform(transforms, param_labels(params, frozen))
+    return {g: optax.piecewise_constant_schedule(float(cfg.lr.get(g, cfg.lr.default)), boundaries)
+            for _, g in GROUPS}
+
+
+def make_optimizer(cfg, params):
+    """Adam per module group, each with its multi-step schedule, frozen groups unchanged."""
+    transforms = {"frozen": optax.set_to_zero(), **{g: optax.adam(s) for g, s in schedules(cfg).items()}}
+    return optax.multi_transform(transforms, param_labels(params, FROZEN_PREFIXES[cfg.stage]))
 
 
 def make_mesh(devices=None):
@@ -219,16 +221,9 @@ def _host(tree):
     return jax.tree_util.tree_map(lambda a: np.asarray(a.addressable_data(0)), tree)
 
 
-def learning_rates(cfg, step):
-    """{group: learning rate at ``step``} of the per-module schedules (for logging)."""
-    epochs_done = step // int(cfg.steps_per_epoch)
-    decay = float(cfg.lr_gamma) ** sum(epochs_done >= int(e) for e in cfg.lr_milestones)
-    return {g: float(cfg.lr.get(g, cfg.lr.default)) * decay for _, g in GROUPS}
-
-
-def train(cfg, workdir, devices=None, progress=True, stop_after=None, builder=None):
+def train(cfg, workdir, devices=None, progress=True, stop_after=None):
     """Run (or resume) training in ``workdir``. Returns the final TrainState. ``stop_after`` ends the run early
-    after that many steps of this call (tests); ``builder`` replaces the sample builder of ``cfg.data``."""
+    after that many steps of this call (tests)."""
     from tqdm import tqdm
 
     from lwl_jax.convert.checkpoint import save_converted
@@ -238,7 +233,7 @@ def train(cfg, workdir, devices=None, progress=True, stop_after=None, builder=No
     from lwl_jax.training.summaries import Summaries
     from lwl_jax.training.validation import Validator
 
-    builder = builder or sample_builder(cfg)        # checks the data roots first: a wrong one fails in seconds
+    builder = sample_builder(cfg)        # checks the data roots first: a wrong one fails in seconds
     os.makedirs(workdir, exist_ok=True)
     model = LWLNet(**model_fields(cfg))
     mesh = make_mesh(devices)
@@ -264,6 +259,7 @@ def train(cfg, workdir, devices=None, progress=True, stop_after=None, builder=No
     summaries = Summaries(workdir, enabled=jax.process_index() == 0)
     bar = tqdm(total=total, initial=start, unit="step", disable=not progress or jax.process_index() != 0)
     t0, skipped = time.perf_counter(), {"skipped_short": 0, "skipped_bad": 0}
+    lr_schedules = schedules(cfg)
     try:
         for step in range(start, total):
             raw = next(loader)
@@ -274,7 +270,7 @@ def train(cfg, workdir, devices=None, progress=True, stop_after=None, builder=No
             if s % int(cfg.log_every) == 0 or s == total:
                 m = {k: float(v) for k, v in metrics.items() if k != "preview"}
                 m.update(step=s, examples_per_s=(s - start) * cfg.batch_size / (time.perf_counter() - t0),
-                         **skipped, **{f"lr/{g}": v for g, v in learning_rates(cfg, step).items()})
+                         **skipped, **{f"lr/{g}": float(f(step)) for g, f in lr_schedules.items()})
                 bar.set_postfix(loss=f"{m['loss']:.2f}", iou=f"{m['iou']:.3f}")
                 summaries.scalars(s, m)
             if s % int(cfg.get("image_every", 100)) == 0 or s == total:

@@ -23,7 +23,7 @@ def _youtubevos_sequences(root, split, limit):
     from lwl_jax.data.vos_train import youtubevos_train
 
     by_video = {}
-    for s in youtubevos_train(root, split, key="validation.root"):
+    for s in youtubevos_train(root, split, key="validation.root", split_key="validation.split"):
         by_video.setdefault(s.video, s)
     out = []
     for vid, s in list(by_video.items())[:limit]:

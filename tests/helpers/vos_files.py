@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image
 
 from lwl_jax.data.davis import write_index_png
-from lwl_jax.data.synthetic import SyntheticConfig, generate
+from lwl_jax.data.synthetic import SyntheticConfig, generate, write_davis_split, write_davis_video
 
 CFG = SyntheticConfig(height=72, width=120, num_frames=12, max_objects=2)
 
@@ -56,18 +56,10 @@ def write_youtubevos_train(root, video_ids, seed=0, short=(), corrupt=(), missin
 
 def write_davis_train(root, names, seed=1, corrupt=()):
     for name, (frames, labels, _) in zip(names, _videos(len(names), seed)):
-        jd = os.path.join(root, "JPEGImages", "480p", name)
-        ad = os.path.join(root, "Annotations", "480p", name)
-        os.makedirs(jd, exist_ok=True)
-        os.makedirs(ad, exist_ok=True)
-        for t, (f, lab) in enumerate(zip(frames, labels)):
-            Image.fromarray(f).save(os.path.join(jd, f"{t:05d}.jpg"), quality=90)
-            write_index_png(os.path.join(ad, f"{t:05d}.png"), lab)
+        jd = write_davis_video(root, name, frames, labels, quality=90)
         if name in corrupt:
             open(os.path.join(jd, "00004.jpg"), "wb").write(b"\xff\xd8\xff\xe0 not a jpeg")
-    os.makedirs(os.path.join(root, "ImageSets", "2017"), exist_ok=True)
-    with open(os.path.join(root, "ImageSets", "2017", "train.txt"), "w") as f:
-        f.write("\n".join(names) + "\n")
+    write_davis_split(root, "train", names)
 
 
 def write_coco(root, num_images=3, seed=2, split="train2017"):
