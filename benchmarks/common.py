@@ -7,6 +7,7 @@ import platform
 import time
 
 import jax
+import numpy as np
 
 
 def timeit(fn, *args, repeats: int = 5):
@@ -41,3 +42,21 @@ def report(name: str, rows: list[dict], out: str | None = None):
 
 def _fmt(v):
     return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def synthetic_video(n, h=480, w=854, k=4, seed=0):
+    """``n`` frames (H, W, 3) uint8 of a blocky texture panning right, with ``k`` flat rectangles moving right;
+    label maps (H, W) uint8 with ids 1..k."""
+    rng = np.random.default_rng(seed)
+    base = (rng.random((h // 8 + 1, w // 8 + 1, 3)) * 255).astype(np.uint8).repeat(8, 0).repeat(8, 1)[:h, :w]
+    frames, masks = [], []
+    for t in range(n):
+        f = np.roll(base, 3 * t, axis=1).copy()
+        lab = np.zeros((h, w), np.uint8)
+        for j in range(k):
+            y, x = 80 + 90 * j, 100 + 150 * j + 4 * t
+            lab[y:y + 70, x:x + 110] = j + 1
+            f[y:y + 70, x:x + 110] = (60 * j, 200, 255 - 50 * j)
+        frames.append(f)
+        masks.append(lab)
+    return frames, masks

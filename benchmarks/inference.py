@@ -21,27 +21,11 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.common import report, timeit  # noqa: E402
+from benchmarks.common import report, synthetic_video, timeit  # noqa: E402
 from configs import lwl_ytvos  # noqa: E402
 from lwl_jax.models.lwl import LWLNet, init_variables  # noqa: E402
 from lwl_jax.tracking import steps  # noqa: E402
 from lwl_jax.tracking.tracker import LWLTracker  # noqa: E402
-
-
-def synthetic_video(n, h=480, w=854, k=4, seed=0):
-    rng = np.random.default_rng(seed)
-    base = (rng.random((h // 8 + 1, w // 8 + 1, 3)) * 255).astype(np.uint8).repeat(8, 0).repeat(8, 1)[:h, :w]
-    frames, masks = [], []
-    for t in range(n):
-        f = np.roll(base, 3 * t, axis=1).copy()
-        lab = np.zeros((h, w), np.uint8)
-        for j in range(k):
-            y, x = 80 + 90 * j, 100 + 150 * j + 4 * t
-            lab[y:y + 70, x:x + 110] = j + 1
-            f[y:y + 70, x:x + 110] = (60 * j, 200, 255 - 50 * j)
-        frames.append(f)
-        masks.append(lab)
-    return frames, masks
 
 
 def main():

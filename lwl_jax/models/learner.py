@@ -29,45 +29,79 @@ import jax.numpy as jnp
 from jax import lax
 
 
-# --- the three bilinear maps, one sequence, in standard NHWC/HWIO layouts -----------------------------------
-# XLA's CPU backend takes its fast convolution path inside a loop body only for standard layouts, so each map
-# transposes its operands into NHWC/HWIO first.
+# --- the three bilinear maps, one sequence, as matrix products ----------------------------------------------
+# A 3×3 convolution with D = 16 output channels runs far below the CPU's peak. Each map is instead one matrix
+# product with a large inner dimension plus k² shifted copies of a D-channel map (exact up to float32 rounding):
+#   T_τ(x)  = Σ_ab shift_ab(x · τ_ab)                  (N·h·w × C) · (C × k²D), then k² shifted adds
+#   T*(r)   = xᵀ · [shift_ab(r)]_ab                     (C × N·h·w) · (N·h·w × k²D)
+#   T'(r)   = [shift_ab(r)]_ab · τᵀ                     (N·h·w × k²D) · (k²D × C)
+# where shift_ab(r)[i, j] = r[i − a + k//2, j − b + k//2] (zero outside). Odd kernel sizes (padding k//2).
 
-_DN = ("NHWC", "HWIO", "NHWC")
+
+def _check_kernel(k: int):
+    if k % 2 != 1:
+        raise ValueError(f"the target model's kernel size must be odd, got {k}")
 
 
-def _pad(k: int):
-    return ((k // 2, k // 2), (k // 2, k // 2))
+def _shifted(r, k: int):
+    """r (N, h, w, D) -> (N, h, w, k, k, D) with [..., i, j, a, b, :] = r[..., i − a + k//2, j − b + k//2, :]."""
+    p = k // 2
+    h, w = r.shape[1:3]
+    rp = jnp.pad(r, ((0, 0), (p, p), (p, p), (0, 0)))
+    return jnp.stack([jnp.stack([rp[:, 2 * p - a: 2 * p - a + h, 2 * p - b: 2 * p - b + w] for b in range(k)],
+                                axis=3) for a in range(k)], axis=3)
 
 
 def _conv1(x, tau):
-    """x (N, h, w, C), τ (k, k, C, D) -> (N, h, w, D)."""
-    return lax.conv_general_dilated(x, tau, (1, 1), _pad(tau.shape[0]), dimension_numbers=_DN)
+    """T_τ(x), cross-correlation with padding k//2: x (N, h, w, C), τ (k, k, C, D) -> (N, h, w, D)."""
+    k = tau.shape[0]
+    _check_kernel(k)
+    p = k // 2
+    h, w = x.shape[1:3]
+    z = jnp.einsum("nhwc,abcd->nhwabd", x, tau)
+    zp = jnp.pad(z, ((0, 0), (p, p), (p, p), (0, 0), (0, 0), (0, 0)))
+    out = zp[:, 0:h, 0:w, 0, 0]
+    for a in range(k):
+        for b in range(k):
+            if a or b:
+                out = out + zp[:, a:a + h, b:b + w, a, b]
+    return out
 
 
 def _filter_grad1(x, r, k):
-    """Σ_{n,pixels} r × shifted x -> (k, k, C, D): channels C act as the batch, frames N are contracted."""
-    out = lax.conv_general_dilated(x.transpose(3, 1, 2, 0), r.transpose(1, 2, 0, 3), (1, 1), _pad(k),
-                                   dimension_numbers=_DN)
-    return out.transpose(1, 2, 0, 3)
+    """T*(r) = Σ_{n,pixels} r × shifted x -> (k, k, C, D)."""
+    _check_kernel(k)
+    return jnp.einsum("nhwc,nhwabd->abcd", x, _shifted(r, k))
 
 
 def _input_grad1(r, tau):
-    """r (N, h, w, D) -> (N, h, w, C): correlation with the flipped, transposed filter."""
+    """Adjoint of T in x: r (N, h, w, D) -> (N, h, w, C)."""
     k = tau.shape[0]
-    pad = ((k - 1 - k // 2, k - 1 - k // 2),) * 2
-    return lax.conv_general_dilated(r, jnp.flip(tau, (0, 1)).transpose(0, 1, 3, 2), (1, 1), pad,
-                                    dimension_numbers=_DN)
+    _check_kernel(k)
+    return jnp.einsum("nhwabd,abcd->nhwc", _shifted(r, k), tau)
 
 
 def _per_sequence(f, a, b, a_axis, b_axis, out_axis):
-    """Map ``f`` over the sequences. On CPU a static loop of plain convolutions (XLA's CPU grouped convolutions
-    are ~20× slower); elsewhere ``vmap``, which becomes one grouped convolution."""
+    """Map ``f`` over the sequences: on CPU a static loop (one large matrix product each); elsewhere ``vmap``
+    (batched matrix products)."""
     if jax.default_backend() != "cpu":
         return jax.vmap(f, in_axes=(a_axis, b_axis), out_axes=out_axis)(a, b)
     n = a.shape[a_axis]
     outs = [f(lax.index_in_dim(a, i, a_axis, False), lax.index_in_dim(b, i, b_axis, False)) for i in range(n)]
     return jnp.stack(outs, axis=out_axis)
+
+
+_DN = ("NHWC", "HWIO", "NHWC")
+
+
+def conv_reference(x, tau):
+    """T_τ(x) by XLA's convolution, the definition the matrix-product form is tested against:
+    x (N, S, h, w, C), τ (S, k, k, C, D) -> (N, S, h, w, D)."""
+    def one(a, t):
+        p = t.shape[0] // 2
+        return lax.conv_general_dilated(a, t, (1, 1), ((p, p), (p, p)), dimension_numbers=_DN)
+
+    return _per_sequence(one, x, tau, 1, 0, 1)
 
 
 def _apply_plain(x, tau):
@@ -170,14 +204,20 @@ def _seq_sum(a, axes):
 
 
 def steepest_descent(tau, x, labels, weights, filter_reg, num_iter: int, *, remat: bool = False,
-                     python_loop: bool = False, plain_convs: bool = False, loss_numel=None):
-    """A: ``num_iter`` steepest-descent steps from τ. Returns ``(τ, losses)``.
+                     python_loop: bool = False, plain_convs: bool = False, loss_numel=None, prediction=None):
+    """A: ``num_iter`` steepest-descent steps from τ. Returns ``(τ, losses)``, or ``(τ, losses, T_τ(x))`` when
+    ``prediction`` is given.
+
+    ``prediction``: T_τ(x) for the starting τ, when the caller already has it (the tracker keeps T_τ(x) of every
+    memory sample: T is linear in τ, so it follows each step as T_τ(x) ← T_τ(x) − α T_g(x) at no extra cost, and
+    the newest sample's was computed when its frame was predicted). That saves the first product over the memory.
 
     ``losses[k]`` is the loss before step k and ``losses[num_iter]`` after the last step: the mean of all squared
     residuals (data and regulariser together, all sequences), as the reference reports it.
     ``filter_reg`` is ρ (shape (1,) or scalar); the effective regulariser is λ = ρ².
     ``remat`` recomputes each iteration in the backward pass; ``python_loop`` unrolls in Python and
-    ``plain_convs`` uses JAX's generic convolution gradients (both only for benchmarks and tests).
+    ``plain_convs`` uses XLA convolutions (``conv_reference``) with JAX's generic gradients instead of the
+    matrix-product maps and their custom VJPs (both only for benchmarks and tests).
     ``loss_numel`` overrides the residual count of the reported loss (e.g. only valid memory slots).
     """
     num_iter = int(num_iter)
@@ -186,8 +226,8 @@ def steepest_descent(tau, x, labels, weights, filter_reg, num_iter: int, *, rema
     rho2 = jnp.reshape(filter_reg, ()).astype(f32) ** 2
     k = tau.shape[1]
     if plain_convs:
-        T = _apply_plain
-        Tstar = lambda a, b: _filter_grad_plain(a, b, k)  # noqa: E731
+        T = conv_reference
+        Tstar = lambda a, b: jax.vjp(lambda t: conv_reference(a, t), tau)[1](b)[0]  # noqa: E731
     else:
         T = apply_filter
         Tstar = lambda a, b: filter_grad(a, b, k)  # noqa: E731
@@ -198,32 +238,36 @@ def steepest_descent(tau, x, labels, weights, filter_reg, num_iter: int, *, rema
     def loss(tau, r):
         return (jnp.sum(r * r) + rho2 * jnp.sum(tau * tau)) / numel
 
-    def step(tau, r):
+    def step(tau, r, u):
         g = Tstar(x, weights * r) + rho2 * tau
-        vtg = weights * T(x, g)
+        tg = T(x, g)
+        vtg = weights * tg
         gg = _seq_sum(g, tau_axes)
         alpha = gg / jnp.maximum(_seq_sum(vtg, frame_axes) + rho2 * gg, 1e-8)
         tau = tau - alpha[:, None, None, None, None] * g
         r = r - alpha[None, :, None, None, None] * vtg
-        return tau, r
+        if u is not None:
+            u = u - alpha[None, :, None, None, None] * tg
+        return tau, r, u
 
     if remat:
         step = jax.checkpoint(step)
 
-    r = weights * (T(x, tau) - labels)
+    u = None if prediction is None else prediction.astype(f32)
+    r = weights * ((T(x, tau) if u is None else u) - labels)
     tau = _match_vma(tau, r)
     losses = _match_vma(jnp.zeros((num_iter + 1,), f32), r)
     if python_loop:
         for i in range(num_iter):
             losses = losses.at[i].set(loss(tau, r))
-            tau, r = step(tau, r)
+            tau, r, u = step(tau, r, u)
     else:
         def body(i, carry):
-            tau, r, losses = carry
+            tau, r, u, losses = carry
             losses = losses.at[i].set(loss(tau, r))
-            tau, r = step(tau, r)
-            return tau, r, losses
+            tau, r, u = step(tau, r, u)
+            return tau, r, u, losses
 
-        tau, r, losses = lax.fori_loop(0, num_iter, body, (tau, r, losses))
+        tau, r, u, losses = lax.fori_loop(0, num_iter, body, (tau, r, u, losses))
     losses = losses.at[num_iter].set(loss(tau, r))
-    return tau, losses
+    return (tau, losses) if prediction is None else (tau, losses, u)

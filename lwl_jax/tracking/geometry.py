@@ -24,9 +24,17 @@ class Crop:
     rows: np.ndarray      # (out_h, H) float32
     cols: np.ndarray      # (out_w, W) float32
     coords: np.ndarray    # (4,) float32: df·(tl_y, tl_x, br_y, br_x) in frame coordinates
+    axes: np.ndarray      # (2, 5) int32: per axis (start, length, src, offset, step), see ``_axis_map``
 
 
-def _axis_map(start: int, length: int, out: int, frame: int, src: int, offset: int, step: int, is_mask: bool,
+def crop_params(frame_hw, pos, sample_sz, output_sz, mode: str = "replicate"):
+    """The integer decisions of a crop (no matrices): (axes (2, 5) int32 as in ``Crop``, coords (4,) float32).
+    O(1) host work; ``lwl_jax.tracking.steps.axis_maps`` builds the matrices from ``axes`` on the device."""
+    axes, coords = _crop_axes(frame_hw, pos, sample_sz, output_sz, mode)
+    return np.array(axes, np.int32), coords
+
+
+def _axis_map(start: int, length: int, src: int, offset: int, step: int, out: int, frame: int, is_mask: bool,
               window=None):
     """One axis of a crop: pixels ``start .. start+length`` of the pre-downsampled axis (size ``src``, frame index
     ``offset + step·i``), padded (replicate, or zeros for masks), resized to ``out`` (bilinear / nearest).
@@ -53,6 +61,15 @@ def sample_patch(frame_hw, pos, sample_sz, output_sz, mode: str = "replicate", i
 
     ``pos`` (y, x) and ``sample_sz`` (h, w) in frame pixels (float32), ``output_sz`` (h, w) ints.
     ``window`` = ((row0, n_rows), (col0, n_cols)) keeps a window of the resized patch (first-frame crops)."""
+    axes, coords = _crop_axes(frame_hw, pos, sample_sz, output_sz, mode)
+    w_r, w_c = (None, None) if window is None else window
+    rows = _axis_map(*axes[0], int(output_sz[0]), int(frame_hw[0]), is_mask, w_r)
+    cols = _axis_map(*axes[1], int(output_sz[1]), int(frame_hw[1]), is_mask, w_c)
+    return Crop(rows, cols, coords, np.array(axes, np.int32))
+
+
+def _crop_axes(frame_hw, pos, sample_sz, output_sz, mode):
+    """Per axis (start, length, src, offset, step) of the pre-downsampled patch, and the crop's coordinates."""
     im_sz = np.array(frame_hw, np.int64)
     pos = np.asarray(pos, f32)
     sample_sz = np.asarray(sample_sz, f32)
@@ -86,11 +103,9 @@ def sample_patch(frame_hw, pos, sample_sz, output_sz, mode: str = "replicate", i
         tl, br = tl + shift, br + shift
     t0, b0 = int(np.trunc(tl[0])), int(np.trunc(br[0]))
     t1, b1 = int(np.trunc(tl[1])), int(np.trunc(br[1]))
-    w_r, w_c = (None, None) if window is None else window
-    rows = _axis_map(t0, b0 - t0, int(out_sz[0]), int(im_sz[0]), int(src[0]), int(off[0]), df, is_mask, w_r)
-    cols = _axis_map(t1, b1 - t1, int(out_sz[1]), int(im_sz[1]), int(src[1]), int(off[1]), df, is_mask, w_c)
+    axes = [(t0, b0 - t0, int(src[0]), int(off[0]), df), (t1, b1 - t1, int(src[1]), int(off[1]), df)]
     coords = (f32(df) * np.concatenate([tl, br])).astype(f32)
-    return Crop(rows, cols, coords)
+    return axes, coords
 
 
 def init_crop(frame_hw, pos, target_scale, sample_size, is_mask=False, mode="inside_major") -> Crop:
@@ -151,3 +166,14 @@ def paste_maps(frame_hw, sample_pos, sample_scale, crop_hw):
         maps.append(full)
         masks.append(mask)
     return maps[0], maps[1], masks[0], masks[1]
+
+
+def paste_params(sample_pos, sample_scale, crop_hw) -> np.ndarray:
+    """The decisions of ``paste_maps`` (no matrices): per axis (start, n_out, coordinate scale) as (2, 3) float32;
+    ``lwl_jax.tracking.steps.paste_axis_maps`` builds the maps from them on the device."""
+    s = float(sample_scale)
+    out = np.zeros((2, 3), np.float32)
+    for axis in range(2):
+        n_out = int(math.floor(int(crop_hw[axis]) * s))
+        out[axis] = (int(float(sample_pos[axis]) - 0.5 * n_out), n_out, f32(1.0 / s))
+    return out

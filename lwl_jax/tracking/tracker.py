@@ -2,8 +2,13 @@
 
 Each object has its own search region, target model τ and memory (the reference's 'parallel' multi-object
 mode); all objects of a frame run as one batch on the device, and their scores are merged by soft aggregation.
-Host side (NumPy, float32 like the reference): search-region geometry, box estimates, memory weights.
-Device side (``steps``): crops, backbone, T_τ, decoder, paste-back, merging, label encoding, the learner.
+
+The whole tracker state is one pytree, :class:`TrackerState`: per-object host state (search-region geometry and
+memory weights, NumPy float32 like the reference, O(objects)) and :class:`~lwl_jax.tracking.steps.DeviceState`
+(τ, the memory, the last frame's features and merged probabilities). A tracked frame is one device call
+(``steps.track_fn``: crop → backbone → T_τ → decoder → paste-back → merge), preceded from the third frame on by
+the memory/learner call of the previous frame's result (``steps.update_fn``), with no device→host transfer in
+between; only the label map and each object's row and column probability sums come back.
 
 Usage::
 
@@ -19,12 +24,14 @@ import dataclasses
 import math
 from typing import Mapping
 
+import flax.struct
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from lwl_jax.models.lwl import IMAGE_MEAN_BGR
 from lwl_jax.tracking import steps
-from lwl_jax.tracking.geometry import init_crop, paste_maps, sample_location, sample_patch
+from lwl_jax.tracking.geometry import crop_params, init_crop, paste_params, sample_location
 from lwl_jax.tracking.memory import update_sample_weights
 
 f32 = np.float32
@@ -38,45 +45,79 @@ def mask_to_box(mask) -> np.ndarray:
     return np.array([xs.min(), ys.min(), xs.max() - xs.min(), ys.max() - ys.min()], f32)
 
 
-def state_from_probs(prob, min_area: float, size_factor: float = 4.0):
-    """('var' rule) centre = probability-weighted mean, size = size_factor · weighted std; None if the
-    probability mass is below ``min_area``."""
-    prob = np.asarray(prob, np.float64)
-    total = prob.sum()
+def state_from_sums(rows, cols, min_area: float, size_factor: float = 4.0):
+    """('var' rule) from a probability map's row sums (H,) and column sums (W,): centre = probability-weighted
+    mean, size = size_factor · weighted std; None if the probability mass is below ``min_area``."""
+    rows, cols = np.asarray(rows, np.float64), np.asarray(cols, np.float64)
+    total = rows.sum()
     if total < min_area:
         return None
-    rows, cols = prob.sum(axis=1), prob.sum(axis=0)
-    ys, xs = np.arange(prob.shape[0]), np.arange(prob.shape[1])
+    ys, xs = np.arange(rows.shape[0]), np.arange(cols.shape[0])
     ey, ex = (rows * ys).sum() / total, (cols * xs).sum() / total
     eh, ew = (rows * (ys - ey) ** 2).sum() / total, (cols * (xs - ex) ** 2).sum() / total
     return np.array([ey, ex], f32), np.array([math.sqrt(eh) * size_factor, math.sqrt(ew) * size_factor], f32)
 
 
-@dataclasses.dataclass
-class ObjectState:
-    obj_id: int
-    pos: np.ndarray             # (y, x) float32
-    target_sz: np.ndarray       # (h, w)
-    target_scale: float
-    base_target_sz: np.ndarray
-    frame_num: int = 1
-    prev_pos: np.ndarray | None = None
-    prev_scale: float | None = None
-    weights: np.ndarray | None = None   # temporal memory weights (M,)
-    num_stored: int = 1
-    prev_replace: int | None = None
+def state_from_probs(prob, min_area: float, size_factor: float = 4.0):
+    """``state_from_sums`` of a whole probability map (H, W)."""
+    prob = np.asarray(prob, np.float64)
+    return state_from_sums(prob.sum(axis=1), prob.sum(axis=0), min_area, size_factor)
 
-    def state_vector(self):
-        return np.array([self.pos[0], self.pos[1], self.target_scale, self.target_sz[0], self.target_sz[1]], f32)
+
+@flax.struct.dataclass
+class Targets:
+    """Host state of K objects, NumPy, objects on axis 0."""
+    ids: np.ndarray             # (K,) int object ids
+    pos: np.ndarray             # (K, 2) (y, x) float32
+    target_sz: np.ndarray       # (K, 2) (h, w)
+    scale: np.ndarray           # (K,) search-region scale
+    base_sz: np.ndarray         # (K, 2) target size at scale 1
+    prev_pos: np.ndarray        # (K, 2) centre of the last search region
+    prev_scale: np.ndarray      # (K,) its scale
+    frame_num: np.ndarray       # (K,) frames seen, 1 on the object's first frame
+    weights: np.ndarray         # (K, M) temporal memory weights
+    num_stored: np.ndarray      # (K,) samples in the memory
+    prev_replace: np.ndarray    # (K,) slot written last, −1 before the first insertion
+    prob_rows: np.ndarray       # (K, H) row sums of the last merged probabilities
+    prob_cols: np.ndarray       # (K, W) column sums
+
+    def state_vectors(self):
+        return {int(i): np.array([p[0], p[1], s, t[0], t[1]], f32)
+                for i, p, s, t in zip(self.ids, self.pos, self.scale, self.target_sz)}
+
+
+@flax.struct.dataclass
+class TrackerState:
+    """Everything the tracker carries from frame to frame."""
+    targets: Targets
+    device: steps.DeviceState
+
+    def add(self, other: "TrackerState") -> "TrackerState":
+        """The objects of ``other`` appended after those of ``self`` (objects that start later)."""
+        if self.targets is None:
+            return other
+        targets = jax.tree_util.tree_map(lambda a, b: np.concatenate([a, b]), self.targets, other.targets)
+        return TrackerState(targets, self.device.concat(other.device))
+
+    def with_merged(self, probs, rows, cols) -> "TrackerState":
+        return TrackerState(self.targets.replace(prob_rows=rows, prob_cols=cols),
+                            self.device.replace(prev_probs=probs))
 
 
 @dataclasses.dataclass
 class FrameOutput:
     labels: np.ndarray          # (H, W) uint8 object ids (0 = background)
-    probs: dict                 # id -> (H, W) float32 aggregated probability
     boxes: dict                 # id -> (x, y, w, h)
     states: dict                # id -> [pos_y, pos_x, scale, h, w] (the state used to crop this frame)
     sample_weights: dict        # id -> (M,) memory weights after this frame
+    device_probs: jax.Array     # (K, H, W) aggregated probabilities, left on the device
+    ids: tuple
+
+    @property
+    def probs(self) -> dict:
+        """id -> (H, W) float32 aggregated probability (transferred from the device on first use)."""
+        p = np.asarray(self.device_probs)
+        return {i: p[j] for j, i in enumerate(self.ids)}
 
 
 class LWLTracker:
@@ -84,42 +125,30 @@ class LWLTracker:
         self.model, self.variables = model, variables
         self.p = params
         self.sample_size = tuple(int(s) for s in params.image_sample_size)
-        self.objects: list[ObjectState] = []
-        self.tau = None
-        self.prev_x = None
-        self.mem_x = self.mem_e = self.mem_w = None
-        self.prev_probs = None
-        self.feature_sz = None
+        self.state = TrackerState(None, None)
         self.last = {}   # device arrays of the last step, for pictures (crops, E, W, T_τ(x), logits)
 
-    # ---- helpers -----------------------------------------------------------------------------------------
-    def _ids(self):
-        return [o.obj_id for o in self.objects]
+    @property
+    def border_mode(self):
+        return self.p.get("border_mode", "replicate")
 
-    def _stack_crops(self, crops):
-        return (jnp.asarray(np.stack([c.rows for c in crops])), jnp.asarray(np.stack([c.cols for c in crops])))
+    def _crop(self, hw, pos, scale):
+        return crop_params(hw, pos, f32(scale) * np.array(self.sample_size, f32), self.sample_size,
+                           self.border_mode)
 
-    def _centered_pos(self, o):
-        fs = self.feature_sz
-        k = f32(self.model.filter_size)
-        return o.pos + ((fs + k) % 2) * f32(o.target_scale) * np.array(self.sample_size, f32) / (2 * fs)
-
-    # ---- first frame of an object -----------------------------------------------------------------------
+    # ---- first frame of objects -------------------------------------------------------------------------
     def _new_objects(self, frame, objects: Mapping[int, Mapping]):
-        """Initialise the given objects on ``frame``; returns their first-frame scores (K_new, H, W)."""
+        """State of the given objects initialised on ``frame`` and their first-frame scores (K_new, H, W)."""
         hw = frame.shape[:2]
         ids = list(objects)
-        scores = []
-        masks = []
-        box_mode = bool(self.p.get("init_with_box", False))
-        if box_mode:
+        if self.p.get("init_with_box", False):
             boxes = np.stack([np.asarray(objects[i]["box"], f32) for i in ids])
             img = jnp.asarray(frame)[None, ..., ::-1].astype(jnp.float32) - IMAGE_MEAN_BGR
-            logits = np.asarray(steps.box_init_fn(self.model)(self.variables, img, jnp.asarray(boxes)))
-            for j in range(len(ids)):
-                scores.append(logits[j])
-                masks.append(1.0 / (1.0 + np.exp(-logits[j].astype(np.float64))).astype(f32))
+            logits = steps.box_init_fn(self.model)(self.variables, img, jnp.asarray(boxes))
+            scores = logits
+            masks = [1.0 / (1.0 + np.exp(-lg.astype(np.float64))).astype(f32) for lg in np.asarray(logits)]
         else:
+            masks = []
             for i in ids:
                 m = np.asarray(objects[i]["mask"]).astype(f32)
                 if m.shape != hw:
@@ -127,133 +156,129 @@ class LWLTracker:
                 if not m.any():
                     raise ValueError(f"mask of object {i} is empty")
                 masks.append(m)
-                scores.append((m - f32(0.5)) * f32(200.0))
-        new_states, img_crops, mask_crops = [], [], []
+            scores = jnp.asarray((np.stack(masks) - f32(0.5)) * f32(200.0))
         sample = np.array(self.sample_size, f32)
+        pos, size, scale, img_crops, mask_crops = [], [], [], [], []
         for i, m in zip(ids, masks):
             box = np.asarray(objects[i]["box"], f32) if "box" in objects[i] else mask_to_box(m > 0.5)
-            pos = np.array([box[1] + (box[3] - 1) / 2, box[0] + (box[2] - 1) / 2], f32)
+            p = np.array([box[1] + (box[3] - 1) / 2, box[0] + (box[2] - 1) / 2], f32)
             # at least one pixel: a one-pixel-wide mask has w = x_max − x_min = 0, which would make the scale 0
             # (the reference then tracks NaN)
-            target_sz = np.maximum(np.array([box[3], box[2]], f32), f32(1.0))
-            search = float(np.prod(target_sz * f32(self.p.search_area_scale)))
-            scale = f32(math.sqrt(search) / math.sqrt(float(np.prod(sample))))
-            st = ObjectState(i, pos, target_sz, float(scale), target_sz / scale)
-            new_states.append(st)
-            mode = self.p.get("border_mode", "replicate")
-            img_crops.append(init_crop(hw, pos, scale, self.sample_size, False, mode))
-            mask_crops.append(init_crop(hw, pos, scale, self.sample_size, True, mode))
-        rows, cols = self._stack_crops(img_crops)
-        crops = steps.crop_frame(jnp.asarray(frame), rows, cols)
+            sz = np.maximum(np.array([box[3], box[2]], f32), f32(1.0))
+            search = float(np.prod(sz * f32(self.p.search_area_scale)))
+            s = f32(math.sqrt(search) / math.sqrt(float(np.prod(sample))))
+            pos.append(p)
+            size.append(sz)
+            scale.append(s)
+            img_crops.append(init_crop(hw, p, s, self.sample_size, False, self.border_mode))
+            mask_crops.append(init_crop(hw, p, s, self.sample_size, True, self.border_mode))
+        stack = lambda cs: (jnp.asarray(np.stack([c.rows for c in cs])),  # noqa: E731
+                            jnp.asarray(np.stack([c.cols for c in cs])))
+        crops = steps.crop_frame(jnp.asarray(frame), *stack(img_crops))
         x = steps.features_fn(self.model)(self.variables, crops)
-        self.feature_sz = np.array(x.shape[1:3], f32)
-        mrows, mcols = self._stack_crops(mask_crops)
-        mcrop = steps.crop_maps(jnp.asarray(np.stack(masks)), mrows, mcols)
+        mcrop = steps.crop_maps(jnp.asarray(np.stack(masks)), *stack(mask_crops))
         e, w = steps.encode_fn(self.model)(self.variables, mcrop)
         self.last = {"crops": crops, "mask_crops": mcrop, "labels": e, "weights": w}
-        k_new = len(ids)
-        tau0 = steps.zeros_tau(self.model, k_new, x.shape[-1])
-        tau = steps.learn_fn(self.model, int(self.p.net_opt_iter))(
-            self.variables, tau0, x[None], e[None], w[None], jnp.ones((1, k_new), jnp.float32))
-        size = int(self.p.sample_memory_size)
-        for st in new_states:
-            st.weights = np.zeros(size, f32)
-            st.weights[0] = 1.0
-        mem_x = jnp.zeros((size,) + x.shape, jnp.float32).at[0].set(x)
-        mem_e = jnp.zeros((size,) + e.shape, jnp.float32).at[0].set(e)
-        mem_w = jnp.zeros((size,) + w.shape, jnp.float32).at[0].set(w)
-        if self.objects:
-            self.tau = jnp.concatenate([self.tau, tau])
-            self.prev_x = jnp.concatenate([self.prev_x, jnp.zeros_like(x)])
-            self.mem_x = jnp.concatenate([self.mem_x, mem_x], axis=1)
-            self.mem_e = jnp.concatenate([self.mem_e, mem_e], axis=1)
-            self.mem_w = jnp.concatenate([self.mem_w, mem_w], axis=1)
-        else:
-            self.tau, self.prev_x, self.mem_x, self.mem_e, self.mem_w = tau, jnp.zeros_like(x), mem_x, mem_e, mem_w
-        self.objects.extend(new_states)
-        return np.stack(scores)
+        k = len(ids)
+        tau, u = steps.init_learn_fn(self.model, int(self.p.net_opt_iter))(self.variables, x, e, w)
+        size_m = int(self.p.sample_memory_size)
+        mem = lambda a: jnp.zeros((size_m,) + a.shape, jnp.float32).at[0].set(a)  # noqa: E731
+        weights = np.zeros((k, size_m), f32)
+        weights[:, 0] = 1.0
+        pos, size, scale = np.stack(pos), np.stack(size), np.array(scale, f32)
+        targets = Targets(ids=np.array(ids, np.int64), pos=pos, target_sz=size, scale=scale, base_sz=size / scale[:, None],
+                          prev_pos=pos.copy(), prev_scale=scale.copy(), frame_num=np.ones(k, np.int64),
+                          weights=weights, num_stored=np.ones(k, np.int64), prev_replace=np.full(k, -1, np.int64),
+                          prob_rows=np.zeros((k, hw[0]), f32), prob_cols=np.zeros((k, hw[1]), f32))
+        device = steps.DeviceState(tau, mem(x), mem(e), mem(w), mem(u), jnp.zeros_like(x), jnp.zeros_like(u),
+                                   jnp.zeros((k,) + hw, jnp.float32))
+        return TrackerState(targets, device), scores
+
+    def _ids_array(self):
+        return jnp.asarray(np.concatenate([[0], self.state.targets.ids]).astype(np.int32))
+
+    def _merge_new(self, scores, states) -> FrameOutput:
+        """Merge ``scores`` of all objects (device, (K, H, W)) as the frame's result."""
+        probs, labels, rows, cols = steps.merge(scores, self._ids_array())
+        labels, rows, cols = jax.device_get((labels, rows, cols))
+        self.state = self.state.with_merged(probs, rows, cols)
+        return self._output(labels, probs, states)
 
     # ---- public API ---------------------------------------------------------------------------------------
     def initialize(self, frame, objects: Mapping[int, Mapping]) -> FrameOutput:
         """Start tracking: ``objects`` maps an object id to ``{"mask": (H, W) bool}`` and/or ``{"box": (x,y,w,h)}``
         (box only with a box network and ``init_with_box``)."""
-        self.objects, self.tau = [], None
-        frame = np.asarray(frame)
-        scores = self._new_objects(frame, objects)
-        return self._merge(scores, {o.obj_id: o.state_vector() for o in self.objects})
+        self.state, scores = self._new_objects(np.asarray(frame), objects)
+        return self._merge_new(scores, self.state.targets.state_vectors())
 
     def track(self, frame, new_objects: Mapping[int, Mapping] | None = None) -> FrameOutput:
         frame = np.asarray(frame)
         hw = frame.shape[:2]
-        k = len(self.objects)
-        sample = np.array(self.sample_size, f32)
-        for o in self.objects:
-            o.frame_num += 1
-        # 1. memory and target-model update from the previous frame's merged probabilities
-        do_mem = np.array([o.frame_num > 2 and self.p.get("update_target_model", True) for o in self.objects])
-        if do_mem.any():
-            crops = [sample_patch(hw, o.prev_pos if o.prev_pos is not None else o.pos,
-                                  f32(o.prev_scale or o.target_scale) * sample, self.sample_size,
-                                  self.p.get("border_mode", "replicate"), True) for o in self.objects]
-            rows, cols = self._stack_crops(crops)
-            mcrop = steps.crop_maps(jnp.asarray(self.prev_probs), rows, cols)
-            e, w = steps.encode_fn(self.model)(self.variables, mcrop)
+        t = jax.tree_util.tree_map(np.copy, self.state.targets)
+        k = len(t.ids)
+        t = t.replace(frame_num=t.frame_num + 1)
+        # 1. memory and target-model update from the previous frame's merged probabilities (on the device)
+        insert = (t.frame_num > 2) & bool(self.p.get("update_target_model", True))
+        device = self.state.device
+        if insert.any():
+            axes = np.stack([self._crop(hw, t.prev_pos[j], t.prev_scale[j])[0] for j in range(k)])
             slots = np.zeros(k, np.int32)
-            for j, o in enumerate(self.objects):
-                if do_mem[j]:
-                    o.weights, r = update_sample_weights(
-                        o.weights, o.num_stored, o.prev_replace, float(self.p.learning_rate),
-                        float(self.p.get("init_samples_minimum_weight", 0.0) or 0.0),
-                        bool(self.p.get("lower_init_weight", False)))
-                    o.prev_replace = r
-                    o.num_stored = min(o.num_stored + 1, len(o.weights))
-                    slots[j] = r
-            slots_d, do_d = jnp.asarray(slots), jnp.asarray(do_mem)
-            self.mem_x = steps.memory_insert(self.mem_x, slots_d, self.prev_x, do_d)
-            self.mem_e = steps.memory_insert(self.mem_e, slots_d, e, do_d)
-            self.mem_w = steps.memory_insert(self.mem_w, slots_d, w, do_d)
+            for j in np.flatnonzero(insert):
+                t.weights[j], r = update_sample_weights(
+                    t.weights[j], int(t.num_stored[j]), None if t.prev_replace[j] < 0 else int(t.prev_replace[j]),
+                    float(self.p.learning_rate), float(self.p.get("init_samples_minimum_weight", 0.0) or 0.0),
+                    bool(self.p.get("lower_init_weight", False)))
+                t.prev_replace[j] = r
+                t.num_stored[j] = min(t.num_stored[j] + 1, t.weights.shape[1])
+                slots[j] = r
             skip = int(self.p.get("train_skipping", 1))
-            do_learn = np.array([do_mem[j] and (o.frame_num - 1) % skip == 0 for j, o in enumerate(self.objects)])
-            if do_learn.any():
-                m = self._memory_bucket(max(o.num_stored for o in self.objects))
-                tw = np.stack([o.weights[:m] for o in self.objects], axis=1)
-                tau = steps.learn_fn(self.model, int(self.p.net_opt_update_iter))(
-                    self.variables, self.tau, self.mem_x[:m], self.mem_e[:m], self.mem_w[:m], jnp.asarray(tw))
-                sel = jnp.asarray(do_learn).reshape((-1,) + (1,) * (tau.ndim - 1))
-                self.tau = jnp.where(sel, tau, self.tau)
-        # 2. target state from the previous merged probabilities, scale clipping
-        crops = []
-        for j, o in enumerate(self.objects):
-            est = state_from_probs(self.prev_probs[j], float(self.p.get("min_mask_area", -10)))
+            learn = insert & ((t.frame_num - 1) % skip == 0)
+            m = self._memory_bucket(int(t.num_stored.max()))
+            update = steps.update_fn(self.model, int(self.p.net_opt_update_iter) if learn.any() else 0, m,
+                                     self.sample_size)
+            device = update(self.variables, device, *jax.device_put(
+                (axes, slots, insert, learn, np.ascontiguousarray(t.weights[:, :m].T))))
+        # 2. target state from the previous merged probabilities, scale clipping, this frame's search regions
+        axes, paste = [], []
+        min_area = float(self.p.get("min_mask_area", -10))
+        sample = np.array(self.sample_size, f32)
+        fs = np.array(device.prev_x.shape[1:3], f32)
+        kf = f32(self.model.filter_size)
+        for j in range(k):
+            est = state_from_sums(t.prob_rows[j], t.prob_cols[j], min_area)
             if est is not None:
-                o.pos, o.target_sz = est
-            new_scale = f32(math.sqrt(float(np.prod(o.target_sz) / np.prod(o.base_target_sz))))
+                t.pos[j], t.target_sz[j] = est
+            new_scale = f32(math.sqrt(float(np.prod(t.target_sz[j]) / np.prod(t.base_sz[j]))))
             lo, hi = self.p.get("max_scale_change") or (None, None)
             if lo is not None:
-                change = new_scale / f32(o.target_scale)
+                change = new_scale / t.scale[j]
                 if change < lo:
-                    new_scale = f32(o.target_scale) * f32(lo)
+                    new_scale = t.scale[j] * f32(lo)
                 elif change > hi:
-                    new_scale = f32(o.target_scale) * f32(hi)
-            o.target_scale = float(new_scale)
-            o.target_sz = (o.base_target_sz * f32(new_scale)).astype(f32)
-            centre = self._centered_pos(o).astype(f32)
-            crops.append(sample_patch(hw, centre, f32(o.target_scale) * sample, self.sample_size,
-                                      self.p.get("border_mode", "replicate")))
-            o.prev_pos, o.prev_scale = centre, o.target_scale
-        states = {o.obj_id: o.state_vector() for o in self.objects}
-        # 3. segment all objects as one batch, paste back into the frame
-        rows, cols = self._stack_crops(crops)
-        images = steps.crop_frame(jnp.asarray(frame), rows, cols)
-        logits, self.prev_x, encoding = steps.predict_fn(self.model)(self.variables, self.tau, images)
-        self.last = {"crops": images, "encoding": encoding, "logits": logits}
-        pastes = [paste_maps(hw, *sample_location(c.coords, self.sample_size), self.sample_size) for c in crops]
-        scores = steps.paste_scores(logits, *(jnp.asarray(np.stack([p[i] for p in pastes])) for i in range(4)))
-        scores = np.asarray(scores)
+                    new_scale = t.scale[j] * f32(hi)
+            t.scale[j] = new_scale
+            t.target_sz[j] = (t.base_sz[j] * f32(new_scale)).astype(f32)
+            centre = (t.pos[j] + ((fs + kf) % 2) * t.scale[j] * sample / (2 * fs)).astype(f32)
+            a, coords = self._crop(hw, centre, t.scale[j])
+            axes.append(a)
+            paste.append(paste_params(*sample_location(coords, self.sample_size), self.sample_size))
+            t.prev_pos[j], t.prev_scale[j] = centre, t.scale[j]
+        states = t.state_vectors()
+        self.state = TrackerState(t, device)
+        # 3. segment all objects as one batch, paste back into the frame, merge (one device call)
+        step = steps.track_fn(self.model, self.sample_size)
+        device, out = step(self.variables, device, *jax.device_put((frame, np.stack(axes), np.stack(paste))),
+                           self._ids_array())
+        self.last = {n: out[n] for n in ("crops", "encoding", "logits")}
+        self.state = TrackerState(t, device)
         if new_objects:
-            scores = np.concatenate([scores, self._new_objects(frame, new_objects)])
-            states.update({o.obj_id: o.state_vector() for o in self.objects[k:]})
-        return self._merge(scores, states)
+            new, new_scores = self._new_objects(frame, new_objects)
+            self.state = self.state.add(new)
+            states.update(new.targets.state_vectors())
+            return self._merge_new(jnp.concatenate([out["scores"], new_scores]), states)
+        labels, rows, cols = jax.device_get((out["labels"], out["rows"], out["cols"]))
+        self.state = self.state.with_merged(device.prev_probs, rows, cols)
+        return self._output(labels, device.prev_probs, states)
 
     def _memory_bucket(self, n):
         size = int(self.p.sample_memory_size)
@@ -262,17 +287,13 @@ class LWLTracker:
             b *= 2
         return min(b, size)
 
-    def _merge(self, scores, states) -> FrameOutput:
-        probs, index = steps.soft_aggregate(jnp.asarray(scores))
-        probs = np.asarray(probs)
-        self.prev_probs = probs
-        ids = np.array([0] + self._ids(), np.int64)
-        labels = ids[np.asarray(index)].astype(np.uint8)
+    def _output(self, labels, probs, states) -> FrameOutput:
+        t = self.state.targets
         boxes = {}
-        first = self.objects[0]
-        for j, o in enumerate(self.objects):
-            est = state_from_probs(probs[j], float(self.p.get("min_mask_area", -10)))
-            pos, sz = est if est is not None else (first.pos, first.target_sz)
-            boxes[o.obj_id] = np.array([pos[1] - (sz[1] - 1) / 2, pos[0] - (sz[0] - 1) / 2, sz[1], sz[0]], f32)
-        return FrameOutput(labels, {o.obj_id: probs[j] for j, o in enumerate(self.objects)}, boxes, states,
-                           {o.obj_id: o.weights.copy() for o in self.objects})
+        min_area = float(self.p.get("min_mask_area", -10))
+        for j, i in enumerate(t.ids):
+            est = state_from_sums(t.prob_rows[j], t.prob_cols[j], min_area)
+            pos, sz = est if est is not None else (t.pos[0], t.target_sz[0])
+            boxes[int(i)] = np.array([pos[1] - (sz[1] - 1) / 2, pos[0] - (sz[0] - 1) / 2, sz[1], sz[0]], f32)
+        return FrameOutput(labels, boxes, states, {int(i): t.weights[j].copy() for j, i in enumerate(t.ids)},
+                           probs, tuple(int(i) for i in t.ids))

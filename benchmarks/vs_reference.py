@@ -1,0 +1,115 @@
+"""lwl_jax against the PyTorch reference, side by side in one run on this machine.
+
+    python benchmarks/vs_reference.py tracker [--objects 1 3] [--frames 40] [--json FILE]
+    python benchmarks/vs_reference.py train [--batch 1] [--json FILE]
+
+The reference (visionml/pytracking with torch, CPU) is run through ``../shared/refbench/refbench.py`` with the
+Python of its environment (``$LWL_REF_PYTHON``, default ``~/.cache/lwl-reference/refenv/bin/python``, made by
+``../shared/refbench/setup.sh``); lwl_jax runs in this process with the same fixture weights (seed 0, rebuilt from
+``tests/fixtures`` through the checkpoint-import path).
+
+tracker: one synthetic 480×854 video per object count (DAVIS layout in a temporary folder), the reference's
+``lwl_ytvos`` settings for both. Each frame is timed around ``initialize`` / ``track`` with the images already in
+memory. Reported: the first frame, the median per object-frame over frames 32.. (memory full, 32 samples), the mean
+over frames 1–29, and the ratio reference / lwl_jax of each.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from benchmarks.common import report, synthetic_video  # noqa: E402
+
+REFBENCH = os.path.join(os.path.dirname(ROOT), "shared", "refbench", "refbench.py")
+REF_PY = os.environ.get("LWL_REF_PYTHON", os.path.expanduser("~/.cache/lwl-reference/refenv/bin/python"))
+
+
+def _reference(args: list[str]) -> dict:
+    if not os.path.isfile(REF_PY):
+        sys.exit(f"error: {REF_PY}: the reference's Python is missing (run ../shared/refbench/setup.sh, "
+                 "or set LWL_REF_PYTHON)")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "ref.json")
+        subprocess.run([REF_PY, REFBENCH, *args, "--json", out], check=True)
+        with open(out) as f:
+            return json.load(f)
+
+
+def _summary(frame_s: list[float], k: int) -> dict:
+    s = np.asarray(frame_s)
+    return {"first_frame_s": float(s[0]),
+            "full_memory_per_object_s": float(np.median(s[32:]) / k) if len(s) > 33 else float("nan"),
+            "mean_frames_1_29_s": float(np.mean(s[1:30]))}
+
+
+def _ours_tracker(frames, labels, k):
+    from configs import lwl_ytvos
+    from lwl_jax.parity.cases import Fixtures
+    from lwl_jax.tracking.tracker import LWLTracker
+
+    model, variables = Fixtures(os.path.join(ROOT, "tests", "fixtures")).network()
+    tracker = LWLTracker(model, variables, lwl_ytvos.get_config())
+    times = []
+    t0 = time.perf_counter()
+    tracker.initialize(frames[0], {j: {"mask": labels[0] == j} for j in range(1, k + 1)})
+    times.append(time.perf_counter() - t0)
+    for f in frames[1:]:
+        t0 = time.perf_counter()
+        tracker.track(f)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def tracker(a):
+    from lwl_jax.data.synthetic import write_davis_split, write_davis_video
+
+    rows = []
+    with tempfile.TemporaryDirectory() as root:
+        videos = {}
+        for k in a.objects:
+            frames, labels = synthetic_video(a.frames, k=k)
+            jpg = write_davis_video(root, f"bench{k}", frames, labels)
+            # the JPEGs the reference reads, decoded once (image reading is not timed on either side)
+            videos[k] = ([np.asarray(Image.open(os.path.join(jpg, f"{t:05d}.jpg")).convert("RGB"))
+                          for t in range(a.frames)], labels)
+        write_davis_split(root, "val", [f"bench{k}" for k in a.objects])
+        for k in a.objects:
+            ref = _reference(["tracker", "--seq-root", root, "--seq", f"bench{k}"])
+            ref_s = _summary(ref["frame_s"], k)
+            ours_s = _summary(_ours_tracker(*videos[k], k), k)
+            row = {"objects": k}
+            for key in ref_s:
+                row[f"ref_{key}"] = ref_s[key]
+                row[f"ours_{key}"] = ours_s[key]
+                row[f"ratio_{key}"] = ref_s[key] / ours_s[key]
+            rows.append(row)
+            print(row, flush=True)
+    print(f"reference (refbench, torch CPU) vs lwl_jax, {a.frames}-frame 480x854 synthetic videos, lwl_ytvos; "
+          "ratio = reference / lwl_jax (> 1: lwl_jax faster)")
+    report("vs_reference_tracker", rows, a.json)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("tracker")
+    t.add_argument("--objects", type=int, nargs="+", default=[1, 3])
+    t.add_argument("--frames", type=int, default=40)
+    t.add_argument("--json")
+    a = p.parse_args()
+    {"tracker": tracker}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    main()
