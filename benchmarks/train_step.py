@@ -68,6 +68,8 @@ def run_case(case):
         jax.block_until_ready(m["loss"])
         times.append(time.perf_counter() - t0)
     med = sorted(times)[len(times) // 2]
+    extra = {"breakdown": breakdown(model, state, tx, cfg, batch, FROZEN_PREFIXES[cfg.stage])} \
+        if case.get("breakdown") else {}
     stats = devices[0].memory_stats() or {}
     if "peak_bytes_in_use" in stats:
         peak, kind = stats["peak_bytes_in_use"] / 2 ** 30, "device"
@@ -75,7 +77,66 @@ def run_case(case):
         peak, kind = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20, "host RSS"
     return {"case": case["name"], "devices": len(devices), "batch": b, "compile_s": compile_s, "step_s": med,
             "examples_per_s": b / med, "xla_temp_GiB": temp, "peak_GiB": peak, "memory": kind,
-            "device": devices[0].device_kind}
+            "device": devices[0].device_kind, **extra}
+
+
+def breakdown(model, state, tx, cfg, batch, frozen_prefixes):
+    """Seconds of the step's parts, each jitted and timed alone on one device (median of 3): the training forward,
+    forward + backward, the optimizer update, and forward / forward + backward of the backbone (4 frames, its
+    trained layers), the learner (``optim_iter`` steps on the train frame) and the decoder (3 test frames)."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+    from flax.traverse_util import unflatten_dict
+
+    from benchmarks.common import timeit
+    from lwl_jax.models.learner import apply_filter
+    from lwl_jax.training.objective import loss_and_grads, loss_fn, split_trained
+
+    batch = jax.device_get(batch)
+    batch = {k: jnp.asarray(v) for k, v in batch.items()}
+    params, bs = state.params, state.batch_stats
+    lw, lk = float(cfg.loss_weight), cfg.get("loss", "lovasz")
+    out = {}
+    _, out["forward_s"] = timeit(jax.jit(lambda p: loss_fn(p, bs, model, batch, lw, lk)[0]), params, repeats=3)
+    fb = jax.jit(lambda p: loss_and_grads(p, bs, model, batch, frozen_prefixes, lw, lk)[2])
+    _, out["forward_backward_s"] = timeit(fb, params, repeats=3)
+    grads = fb(params)
+    _, out["optimizer_s"] = timeit(jax.jit(lambda g, o, p: optax.apply_updates(p, tx.update(g, o, p)[0])),
+                                   grads, state.opt_state, params, repeats=3)
+    trained, frozen = split_trained(params, frozen_prefixes)
+
+    def part(fn, *args):
+        """fn(params, *args) -> output; (forward s, forward + backward s) w.r.t. trained params and args."""
+        def f(t, *a):
+            return fn(unflatten_dict({**frozen, **t}), *a)
+
+        def fwd_bwd(t, *a):
+            y, vjp = jax.vjp(f, t, *a)
+            return vjp(jax.tree_util.tree_map(jnp.ones_like, y))
+
+        return timeit(jax.jit(f), trained, *args, repeats=3)[1], timeit(jax.jit(fwd_bwd), trained, *args,
+                                                                          repeats=3)[1]
+
+    v = lambda p: {"params": p, "batch_stats": bs}  # noqa: E731
+    images = jnp.concatenate([batch["train_images"], batch["test_images"]])
+    feats = jax.jit(lambda p: model.apply(v(p), images, method=lambda m, i: m.backbone(i)))(params)
+    x = jax.jit(lambda p: model.apply(v(p), feats["layer3"], method=lambda m, f: m.target_features(f)))(params)
+    labels, weights = jax.jit(lambda p: model.apply(v(p), batch["train_masks"],
+                                                    method=lambda m, a: m.encode_labels(a)))(params)
+    out["backbone_forward_s"], out["backbone_forward_backward_s"] = part(
+        lambda p: model.apply(v(p), images, method=lambda m, i: m.backbone(i)))
+    out["learner_forward_s"], out["learner_forward_backward_s"] = part(
+        lambda p, x, l, w: model.apply(v(p), x, l, w, method=lambda m, *a: m.learn(*a, m.optim_iter)[0]),
+        x[:1], labels, weights)
+    tau = jax.jit(lambda p: model.apply(v(p), x[:1], labels, weights,
+                                        method=lambda m, *a: m.learn(*a, m.optim_iter)[0]))(params)
+    enc = apply_filter(x[1:], tau)
+    test_feats = {k: f[1:] for k, f in feats.items()}
+    hw = images.shape[-3:-1]
+    out["decoder_forward_s"], out["decoder_forward_backward_s"] = part(
+        lambda p, e, f: model.apply(v(p), e, f, hw, method=lambda m, *a: m.decode(*a)[0]), enc, test_feats)
+    return out
 
 
 STAGE2 = ["--config.data.worker_count=0", "--config.init_checkpoint=", "--config.validation.every=0"]

@@ -104,6 +104,37 @@ def tracker(a):
     report("vs_reference_tracker", rows, a.json)
 
 
+def train(a):
+    """Stage-2 training step at 480×832: the reference's LWLActor step (forward + backward + Adam) and ours
+    (``benchmarks/train_step.py``'s case, in its own process so its peak RSS is its own)."""
+    rows = []
+    for b in a.batch:
+        ref = _reference(["train", "--hw", "480x832", "--batch", str(b), "--steps", str(a.steps), "--warmup", "2"])
+        ours = []
+        for remat in (False, True):
+            overrides = ["--config.data.worker_count=0", "--config.init_checkpoint=", "--config.validation.every=0",
+                         f"--config.batch_size={b}"]
+            if remat:
+                overrides += ["--config.model.remat_backbone=True", "--config.model.remat_learner=True"]
+            case = {"name": f"stage2 b{b}{' remat' if remat else ''}", "config": "stage2.py",
+                    "repeats": a.steps, "overrides": overrides, "breakdown": True}
+            res = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "train_step.py"), "--case",
+                          json.dumps(case)], capture_output=True, text=True, check=True)
+            ours.append(json.loads([x for x in res.stdout.splitlines() if x.startswith("RESULT ")][0][7:]))
+        for o in ours:
+            row = {"case": o["case"], "ref_step_s": ref["step_ms"]["median"] / 1000, "ours_step_s": o["step_s"],
+                   "ratio_step": ref["step_ms"]["median"] / 1000 / o["step_s"],
+                   "ref_peak_rss_GiB": ref["peak_rss_mb"] / 1024, "ours_peak_rss_GiB": o["peak_GiB"],
+                   "ours_xla_temp_GiB": o["xla_temp_GiB"], "ref_forward_s": ref["forward_ms"]["median"] / 1000,
+                   "ref_backward_s": ref["backward_ms"]["median"] / 1000}
+            row.update({f"ours_{k}": v for k, v in o.get("breakdown", {}).items()})
+            rows.append(row)
+            print(row, flush=True)
+    print("reference (refbench train, torch CPU) vs lwl_jax stage-2 step at 480x832, 1 train + 3 test frames; "
+          "ratio = reference / lwl_jax (> 1: lwl_jax faster)")
+    report("vs_reference_train", rows, a.json)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -111,8 +142,12 @@ def main():
     t.add_argument("--objects", type=int, nargs="+", default=[1, 3])
     t.add_argument("--frames", type=int, default=40)
     t.add_argument("--json")
+    t = sub.add_parser("train")
+    t.add_argument("--batch", type=int, nargs="+", default=[1])
+    t.add_argument("--steps", type=int, default=3)
+    t.add_argument("--json")
     a = p.parse_args()
-    {"tracker": tracker}[a.cmd](a)
+    {"tracker": tracker, "train": train}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lwl_jax.tracking.steps import predict_fn, zeros_tau
+from lwl_jax.tracking.steps import DeviceState, track_fn, zeros_tau
 from lwl_jax.training.frozen import FROZEN_PREFIXES
 from lwl_jax.training.objective import loss_and_grads
 
@@ -38,12 +38,17 @@ def test_training_step_compiles_once_per_shape(small_model):
 
 def test_inference_step_compiles_once_per_shape(small_model):
     model, v = small_model
-    f = predict_fn(model)
+    f = track_fn(model, (64, 96))
     before = f._cache_size()
+    k, h, w, c, d = 2, 4, 6, model.feature_dim, model.num_filters
     for seed in range(3):
-        crops = jax.random.normal(jax.random.PRNGKey(seed), (2, 64, 96, 3)) * 40
-        tau = zeros_tau(model, 2) + seed * 0.01
-        logits, x, enc = f(v, tau, crops)
-        assert logits.shape == (2, 64, 96) and x.shape == (2, 4, 6, model.feature_dim)
-        assert enc.shape == (2, 4, 6, model.num_filters)
+        z = lambda *s: jnp.zeros(s, jnp.float32)  # noqa: E731
+        st = DeviceState(zeros_tau(model, k) + seed * 0.01, z(3, k, h, w, c), z(3, k, h, w, d), z(3, k, h, w, d),
+                         z(3, k, h, w, d), z(k, h, w, c), z(k, h, w, d), z(k, 70, 100))
+        frame = jnp.asarray(np.random.default_rng(seed).integers(0, 255, (70, 100, 3)), jnp.uint8)
+        axes = jnp.asarray(np.tile(np.array([[0, 70, 70, 0, 1], [0, 100, 100, 0, 1]], np.int32), (k, 1, 1)))
+        paste = jnp.asarray(np.tile(np.array([[0, 70, 64 / 70], [0, 100, 96 / 100]], np.float32), (k, 1, 1)))
+        st, out = f(v, st, frame, axes, paste, jnp.arange(k + 1, dtype=jnp.int32))
+        assert out["labels"].shape == (70, 100) and out["logits"].shape == (k, 64, 96)
+        assert st.prev_x.shape == (k, h, w, c) and out["encoding"].shape == (k, h, w, d)
     assert f._cache_size() == before + 1

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lwl_jax.models.learner import apply_filter, filter_grad, input_grad, steepest_descent
+from lwl_jax.models.learner import apply_filter, conv_reference, filter_grad, input_grad, steepest_descent
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +90,27 @@ def test_remat_gives_same_gradient(problem):
          for r in (False, True)]
     np.testing.assert_allclose(g[0], g[1], rtol=1e-5, atol=1e-7)
 
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_matrix_product_maps_equal_the_convolution(k):
+    r = jax.random.split(jax.random.PRNGKey(2), 2)
+    x = jax.random.normal(r[0], (2, 3, 6, 9, 8))
+    tau = jax.random.normal(r[1], (3, k, k, 8, 4))
+    np.testing.assert_allclose(apply_filter(x, tau), conv_reference(x, tau), rtol=1e-5, atol=1e-5)
+
+
+def test_even_kernel_is_refused():
+    with pytest.raises(ValueError, match="odd"):
+        apply_filter(jnp.ones((1, 1, 4, 4, 2)), jnp.ones((1, 2, 2, 2, 3)))
+
+
+def test_carried_prediction_gives_the_same_steps_and_the_new_prediction(problem):
+    """Starting from a given T_τ(x) (the tracker's carried predictions) equals computing it, and the returned
+    prediction is T_τ(x) of the final τ."""
+    x, y, v, tau, rho = problem
+    a_tau, a_losses = steepest_descent(tau, x, y, v, rho, 4)
+    b_tau, b_losses, u = steepest_descent(tau, x, y, v, rho, 4, prediction=apply_filter(x, tau))
+    np.testing.assert_allclose(a_tau, b_tau, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(a_losses, b_losses, rtol=1e-5)
+    np.testing.assert_allclose(u, apply_filter(x, b_tau), rtol=1e-4, atol=1e-5)

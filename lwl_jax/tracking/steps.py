@@ -114,36 +114,9 @@ def features_fn(model: LWLNet):
 
 
 @functools.lru_cache(maxsize=None)
-def predict_fn(model: LWLNet):
-    """jit(variables, τ (K, k, k, C, D), crops (K, H, W, 3)) -> (logits (K, H, W), x (K, h, w, C),
-    mask encoding T_τ(x) (K, h, w, D))."""
-
-    def run(m, tau, crops):
-        feats = m.backbone(crops)
-        x = m.target_features(feats["layer3"])
-        enc = apply_filter(x[None], tau)[0]
-        logits, _ = m.decode(enc, feats, crops.shape[1:3])
-        return logits, x, enc
-
-    return jax.jit(lambda v, tau, crops: _apply(model, run, v, tau, crops))
-
-
-@functools.lru_cache(maxsize=None)
 def encode_fn(model: LWLNet):
     """jit(variables, masks (K, H, W)) -> (E, W) each (K, h, w, D)."""
     return jax.jit(lambda v, masks: _apply(model, lambda m, a: m.encode_labels(a), v, masks))
-
-
-@functools.lru_cache(maxsize=None)
-def learn_fn(model: LWLNet, num_iter: int):
-    """jit(variables, τ (K, …), x (M, K, h, w, C), E, W (M, K, h, w, D), temporal weights (M, K)) -> τ.
-
-    v = W · temporal weight; memory slots of weight 0 do not contribute."""
-
-    def run(m, tau, x, e, w, tw):
-        return m.learn(x, e, w * tw[:, :, None, None, None], num_iter, tau)[0]
-
-    return jax.jit(lambda v, tau, x, e, w, tw: _apply(model, run, v, tau, x, e, w, tw))
 
 
 @functools.lru_cache(maxsize=None)
@@ -214,17 +187,14 @@ class DeviceState:
         return DeviceState(*(n.startswith("mem_") for n in self.__dataclass_fields__))
 
 
-def _merge_outputs(scores, ids):
+def merge_outputs(scores, ids):
     """Soft aggregation -> (probabilities (K, H, W), uint8 label map (H, W) of object ids, row sums (K, H),
     column sums (K, W)); the sums are all the host needs for the next search regions and the boxes."""
     probs, index = soft_aggregate(scores)
     return probs, ids[index].astype(jnp.uint8), probs.sum(axis=2), probs.sum(axis=1)
 
 
-@jax.jit
-def merge(scores, ids):
-    """``_merge_outputs`` as its own call (first frames, frames where objects start)."""
-    return _merge_outputs(scores, ids)
+merge = jax.jit(merge_outputs)   # its own call on first frames and frames where objects start
 
 
 @functools.lru_cache(maxsize=None)
@@ -276,7 +246,7 @@ def track_fn(model: LWLNet, sample_size: tuple):
         prow, rmask = paste_axis_maps(paste[:, 0], sample_size[0], h)
         pcol, cmask = paste_axis_maps(paste[:, 1], sample_size[1], w)
         scores = paste_scores(logits, prow, pcol, rmask, cmask)
-        probs, labels, rsum, csum = _merge_outputs(scores, ids)
+        probs, labels, rsum, csum = merge_outputs(scores, ids)
         out = dict(labels=labels, rows=rsum, cols=csum, scores=scores, crops=images, encoding=enc, logits=logits)
         return st.replace(prev_x=x, prev_u=enc, prev_probs=probs), out
 

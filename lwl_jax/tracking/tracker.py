@@ -195,7 +195,7 @@ class LWLTracker:
         return TrackerState(targets, device), scores
 
     def _ids_array(self):
-        return jnp.asarray(np.concatenate([[0], self.state.targets.ids]).astype(np.int32))
+        return jax.device_put(np.concatenate([[0], self.state.targets.ids]).astype(np.int32))
 
     def _merge_new(self, scores, states) -> FrameOutput:
         """Merge ``scores`` of all objects (device, (K, H, W)) as the frame's result."""

@@ -76,9 +76,11 @@ def make_mesh(devices=None):
     return Mesh(np.array(devices if devices is not None else jax.devices()), ("data",))
 
 
-def make_train_step(model, tx, mesh, frozen_prefixes, loss_weight: float = 100.0, loss_kind: str = "lovasz",
-                    kind: str = "segmentation", accum_steps: int = 1):
-    """jit(state, batch) -> (state, metrics); the batch is sharded over 'data' along its sequence axis (1).
+def make_grad_fn(model, mesh, frozen_prefixes, loss_weight: float = 100.0, loss_kind: str = "lovasz",
+                 kind: str = "segmentation", accum_steps: int = 1):
+    """(params, batch_stats, batch) -> (gradients of the trained parameters (flat dict), loss, IoU statistic,
+    logits (T, B, H, W)): the training step's forward and backward (traceable; the step jits it). The batch is
+    sharded over 'data' along its sequence axis (1).
 
     ``accum_steps`` > 1 splits each device's share into that many micro-batches. The Lovász loss couples all
     pixels of the global batch, so accumulation runs in two passes: the forward of every micro-batch (no
@@ -126,21 +128,27 @@ def make_train_step(model, tx, mesh, frozen_prefixes, loss_weight: float = 100.0
             zeros = jax.tree_util.tree_map(jnp.zeros_like, trained)
             grads, _ = jax.lax.scan(body, zeros, (micro(batch), micro(d_local)))
         iou = iou_statistic(all_logits, all_labels)
-        preview = jax.nn.sigmoid(logits[:, :1].astype(jnp.float32))     # first sequence of each device
-        return grads, jax.lax.pmean(loss, "data"), jax.lax.pmean(iou, "data"), preview
+        return grads, jax.lax.pmean(loss, "data"), jax.lax.pmean(iou, "data"), logits
 
-    sharded = jax.shard_map(local, mesh=mesh, in_specs=(P(), P(), P(None, "data")),
-                            out_specs=(P(), P(), P(), P(None, "data")))
+    return jax.shard_map(local, mesh=mesh, in_specs=(P(), P(), P(None, "data")),
+                         out_specs=(P(), P(), P(), P(None, "data")))
+
+
+def make_train_step(model, tx, mesh, frozen_prefixes, loss_weight: float = 100.0, loss_kind: str = "lovasz",
+                    kind: str = "segmentation", accum_steps: int = 1):
+    """jit(state, batch) -> (state, metrics): ``make_grad_fn``'s gradients, then the optimizer."""
+    grad_fn = make_grad_fn(model, mesh, frozen_prefixes, loss_weight, loss_kind, kind, accum_steps)
 
     def step(state: TrainState, batch):
-        g, loss, iou, preview = sharded(state.params, state.batch_stats, batch)
+        g, loss, iou, logits = grad_fn(state.params, state.batch_stats, batch)
+        preview = jax.nn.sigmoid(logits[:, 0].astype(jnp.float32))     # first sequence of the batch
         _, frozen = split_trained(state.params, frozen_prefixes)
         grads = unflatten_dict({**{k: jnp.zeros_like(v) for k, v in frozen.items()}, **g})
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         grad_norm = jnp.sqrt(sum(jnp.sum(v.astype(jnp.float32) ** 2) for v in g.values()))
         new = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
-        return new, {"loss": loss, "iou": iou, "grad_norm": grad_norm, "preview": preview[:, 0]}
+        return new, {"loss": loss, "iou": iou, "grad_norm": grad_norm, "preview": preview}
 
     return jax.jit(step, donate_argnums=(0,))
 
