@@ -5,8 +5,13 @@
 
 The reference (visionml/pytracking with torch, CPU) is run through ``../shared/refbench/refbench.py`` with the
 Python of its environment (``$LWL_REF_PYTHON``, default ``~/.cache/lwl-reference/refenv/bin/python``, made by
-``../shared/refbench/setup.sh``); lwl_jax runs in this process with the same fixture weights (seed 0, rebuilt from
-``tests/fixtures`` through the checkpoint-import path).
+``../shared/refbench/setup.sh``). For the tracker, lwl_jax runs in this process with the same fixture weights (seed
+0, rebuilt from ``tests/fixtures`` through the checkpoint-import path); the training step's speed does not depend on
+the weights (both sides use their own initialisation).
+
+train: the stage-2 training step at 480×832 (1 train + 3 test frames per sequence, forward + backward + Adam): the
+reference's ``refbench.py train`` and ``benchmarks/train_step.py``'s stage-2 case (remat off, with the breakdown
+of where the time goes, and remat on), step time, peak RSS and XLA's temporary memory.
 
 tracker: one synthetic 480×854 video per object count (DAVIS layout in a temporary folder), the reference's
 ``lwl_ytvos`` settings for both. Each frame is timed around ``initialize`` / ``track`` with the images already in
@@ -117,7 +122,7 @@ def train(a):
             if remat:
                 overrides += ["--config.model.remat_backbone=True", "--config.model.remat_learner=True"]
             case = {"name": f"stage2 b{b}{' remat' if remat else ''}", "config": "stage2.py",
-                    "repeats": a.steps, "overrides": overrides, "breakdown": True}
+                    "repeats": a.steps, "overrides": overrides, "breakdown": not remat}
             res = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "train_step.py"), "--case",
                           json.dumps(case)], capture_output=True, text=True, check=True)
             ours.append(json.loads([x for x in res.stdout.splitlines() if x.startswith("RESULT ")][0][7:]))

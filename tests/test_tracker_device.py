@@ -124,6 +124,10 @@ def test_tracker_state_is_one_pytree_and_late_objects_are_appended(small_model):
     assert out.probs[7].shape == (H, W)
 
 
+_axis_maps = jax.jit(steps.axis_maps, static_argnums=(1, 2, 3))
+_paste_axis_maps = jax.jit(steps.paste_axis_maps, static_argnums=(1, 2))
+
+
 @pytest.mark.parametrize("mode", ["replicate", "inside_major"])
 def test_device_crop_and_paste_maps_equal_the_host_maps(mode):
     rng = np.random.default_rng(0)
@@ -135,7 +139,7 @@ def test_device_crop_and_paste_maps_equal_the_host_maps(mode):
         for is_mask in (False, True):
             c = sample_patch(hw, pos, sz, out, mode, is_mask)
             for ax, host in ((0, c.rows), (1, c.cols)):
-                dev = np.asarray(steps.axis_maps(jnp.asarray(c.axes[ax][None]), out[ax], hw[ax], is_mask))[0]
+                dev = np.asarray(_axis_maps(jnp.asarray(c.axes[ax][None]), out[ax], hw[ax], is_mask))[0]
                 if is_mask:
                     np.testing.assert_array_equal(dev, host)
                 worst = max(worst, float(np.abs(dev - host).max()))
@@ -143,7 +147,7 @@ def test_device_crop_and_paste_maps_equal_the_host_maps(mode):
         host = paste_maps(hw, p, s, out)
         pp = paste_params(p, s, out)
         for ax in range(2):
-            m, covered = steps.paste_axis_maps(jnp.asarray(pp[ax][None]), out[ax], hw[ax])
+            m, covered = _paste_axis_maps(jnp.asarray(pp[ax][None]), out[ax], hw[ax])
             np.testing.assert_array_equal(np.asarray(covered)[0], host[2 + ax])
             worst = max(worst, float(np.abs(np.asarray(m)[0] - host[ax]).max()))
     assert worst < 2e-7     # float32 rounding of the interpolation weights

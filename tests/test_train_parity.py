@@ -1,6 +1,7 @@
 """The trainer's own jitted forward + backward (``trainer.make_grad_fn``, the function ``make_train_step`` runs)
-reproduces the reference's training gradients of ``train_forward.npz`` at the parity tolerances: with
-rematerialisation, with gradient accumulation, and with the batch split over two (fake) devices."""
+reproduces the reference's training gradients of ``train_forward.npz`` at the parity tolerances: with gradient
+accumulation, and with rematerialisation while the batch is split over two (fake) devices. (Without either, on one
+device: the parity harness's ``train_forward`` case, ``tests/test_parity.py``.)"""
 import json
 import os
 import subprocess
@@ -18,11 +19,10 @@ def _bad(rows):
     return [(r.tensor, r.error, r.tolerance) for r in rows if not r.passed]
 
 
-@pytest.mark.parametrize("remat,accum", [(True, 1), (False, 2)])
-def test_trainer_gradients_match_the_reference(fixtures, remat, accum):
+def test_trainer_gradients_with_accumulation_match_the_reference(fixtures):
     d = fixtures.load("train_forward")
-    model, v = train_forward_network(fixtures, d, remat_backbone=remat, remat_learner=remat)
-    out = train_grad_fn(model, 1, accum)(v["params"], v["batch_stats"], train_forward_batch(d))
+    model, v = train_forward_network(fixtures, d)
+    out = train_grad_fn(model, 1, accum_steps=2)(v["params"], v["batch_stats"], train_forward_batch(d))
     assert not _bad(train_forward_rows(d, *out))
 
 
@@ -33,15 +33,15 @@ jax.config.update("jax_default_matmul_precision", "highest")
 from lwl_jax.parity.cases import Fixtures, train_forward_batch, train_forward_network, train_forward_rows, train_grad_fn
 fx = Fixtures(sys.argv[1])
 d = fx.load("train_forward")
-model, v = train_forward_network(fx, d)
-assert jax.device_count() == 2
+model, v = train_forward_network(fx, d, remat_backbone=True, remat_learner=True)
+assert jax.device_count() == 2 and model.remat_backbone
 rows = train_forward_rows(d, *train_grad_fn(model, 2)(v["params"], v["batch_stats"], train_forward_batch(d)))
 print("ROWS " + json.dumps([r.as_json() for r in rows]))
 """
 
 
 @pytest.mark.slow
-def test_trainer_gradients_match_the_reference_on_two_devices(fixture_dir):
+def test_trainer_gradients_with_remat_on_two_devices_match_the_reference(fixture_dir):
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
     res = subprocess.run([sys.executable, "-c", SCRIPT, fixture_dir], capture_output=True, text=True, env=env,
                          cwd=ROOT, timeout=900)

@@ -16,9 +16,10 @@ by steepest descent with the exact Gauss–Newton step length, starting from τ 
 Layouts are NHWC: x ``(N, S, h, w, C)``, labels/weights ``(N, S, h, w, D)``, τ ``(S, k, k, C, D)``
 (N frames of S independent sequences). The loop is a ``jax.lax.fori_loop`` and is differentiated end to end.
 
-The three bilinear convolutions of the learner (T, its adjoint in τ and its adjoint in x) are ``custom_vjp``
-functions whose backward rules are again these plain NHWC/HWIO convolutions: on XLA's CPU backend the generic
-convolution transposes inside a loop body are much slower (see ``benchmarks/learner.py``).
+The three bilinear maps of the learner (T, its adjoint in τ and its adjoint in x) are computed as matrix products
+with a large inner dimension (below), and are ``custom_vjp`` functions whose backward rules are again these three
+maps: a 3×3 convolution with 16 output channels, and XLA's generic convolution transposes inside a loop body, run
+far below the CPU's peak (see ``benchmarks/learner.py`` and README → Benchmarks).
 """
 from __future__ import annotations
 
