@@ -60,3 +60,20 @@ def synthetic_video(n, h=480, w=854, k=4, seed=0):
         frames.append(f)
         masks.append(lab)
     return frames, masks
+
+
+def time_tracker(model, variables, params, frames, labels, k):
+    """Track objects 1..k of ``labels[0]`` through ``frames`` with a fresh ``LWLTracker``; returns the tracker and
+    the seconds of each frame, timed around ``initialize`` / ``track``."""
+    from lwl_jax.tracking.tracker import LWLTracker
+
+    tracker = LWLTracker(model, variables, params)
+    times = []
+    t0 = time.perf_counter()
+    tracker.initialize(frames[0], {j: {"mask": labels[0] == j} for j in range(1, k + 1)})
+    times.append(time.perf_counter() - t0)
+    for f in frames[1:]:
+        t0 = time.perf_counter()
+        tracker.track(f)
+        times.append(time.perf_counter() - t0)
+    return tracker, np.asarray(times)

@@ -30,12 +30,11 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.common import report, synthetic_video, timeit  # noqa: E402
+from benchmarks.common import report, synthetic_video, time_tracker, timeit  # noqa: E402
 from configs import lwl_ytvos  # noqa: E402
 from lwl_jax.models.learner import apply_filter  # noqa: E402
 from lwl_jax.parity.cases import Fixtures  # noqa: E402
 from lwl_jax.tracking import steps  # noqa: E402
-from lwl_jax.tracking.tracker import LWLTracker  # noqa: E402
 
 
 def peak_gflops() -> float:
@@ -47,19 +46,6 @@ def gemm_gflops() -> float:
     a = jnp.ones((4096, 4096), jnp.float32)
     _, sec = timeit(jax.jit(jnp.dot), a, a, repeats=3)
     return 2 * 4096 ** 3 / sec / 1e9
-
-
-def run_video(model, variables, params, frames, labels, k):
-    tracker = LWLTracker(model, variables, params)
-    times = []
-    t0 = time.perf_counter()
-    tracker.initialize(frames[0], {j: {"mask": labels[0] == j} for j in range(1, k + 1)})
-    times.append(time.perf_counter() - t0)
-    for f in frames[1:]:
-        t0 = time.perf_counter()
-        tracker.track(f)
-        times.append(time.perf_counter() - t0)
-    return tracker, np.asarray(times)
 
 
 def components(model, v, tracker, params, k, frame):
@@ -138,8 +124,8 @@ def main():
     rows, comp_rows = [], []
     for k in a.objects:
         frames, labels = synthetic_video(a.frames, k=k)
-        _, cold = run_video(model, variables, params, frames[:20], labels, k)
-        tracker, warm = run_video(model, variables, params, frames, labels, k)
+        _, cold = time_tracker(model, variables, params, frames[:20], labels, k)
+        tracker, warm = time_tracker(model, variables, params, frames, labels, k)
         row = {"objects": k, "first_frame_s": float(warm[0]),
                "mean_frames_1_29_s": float(np.mean(warm[1:30])),
                "full_memory_s_per_object_frame": float(np.median(warm[32:]) / k) if a.frames > 33 else float("nan"),

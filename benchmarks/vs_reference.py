@@ -26,7 +26,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -34,7 +33,7 @@ sys.path.insert(0, ROOT)
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from benchmarks.common import report, synthetic_video  # noqa: E402
+from benchmarks.common import report, synthetic_video, time_tracker  # noqa: E402
 
 REFBENCH = os.path.join(os.path.dirname(ROOT), "shared", "refbench", "refbench.py")
 REF_PY = os.environ.get("LWL_REF_PYTHON", os.path.expanduser("~/.cache/lwl-reference/refenv/bin/python"))
@@ -61,19 +60,9 @@ def _summary(frame_s: list[float], k: int) -> dict:
 def _ours_tracker(frames, labels, k):
     from configs import lwl_ytvos
     from lwl_jax.parity.cases import Fixtures
-    from lwl_jax.tracking.tracker import LWLTracker
 
     model, variables = Fixtures(os.path.join(ROOT, "tests", "fixtures")).network()
-    tracker = LWLTracker(model, variables, lwl_ytvos.get_config())
-    times = []
-    t0 = time.perf_counter()
-    tracker.initialize(frames[0], {j: {"mask": labels[0] == j} for j in range(1, k + 1)})
-    times.append(time.perf_counter() - t0)
-    for f in frames[1:]:
-        t0 = time.perf_counter()
-        tracker.track(f)
-        times.append(time.perf_counter() - t0)
-    return times
+    return list(time_tracker(model, variables, lwl_ytvos.get_config(), frames, labels, k)[1])
 
 
 def tracker(a):

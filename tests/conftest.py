@@ -1,11 +1,24 @@
-"""Shared test setup: float32 with highest matmul precision (as the parity tolerances assume), the fixture
-folder, and one Fixtures object per session so jit-compiled functions are shared across tests."""
+"""Shared test setup: float32 with highest matmul precision (as the parity tolerances assume), a persistent
+compilation cache for the run, the fixture folder, and one Fixtures object per session so jit-compiled functions
+are shared across tests."""
 import os
+import tempfile
 
 import jax
 import pytest
 
 jax.config.update("jax_default_matmul_precision", "highest")
+
+# One persistent compilation cache for the whole run (fresh per run), shared with the subprocesses the tests start:
+# tests that rebuild the same step (trainer restarts, train.py re-runs) get the compiled executable back instead of
+# compiling it again. A cache hit runs the same executable, so no result changes.
+_CACHE = tempfile.mkdtemp(prefix="lwl_jax_test_xla_cache_")
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 

@@ -107,13 +107,18 @@ def test_kill_9_then_rerun_equals_uninterrupted_run(tmp_path):
     import time
 
     cmd = [sys.executable, "train.py", "--config", "configs/synthetic.py", "--no_progress"] + KILL_ARGS
-    ref = subprocess.run(cmd + ["--workdir", str(tmp_path / "ref")], capture_output=True, text=True, cwd=REPO)
+    # the four runs compile the same step: a persistent compilation cache shared by them (a cache hit runs the
+    # same executable, so the numbers are unchanged) keeps the test short
+    env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "xla_cache"),
+           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
+    ref = subprocess.run(cmd + ["--workdir", str(tmp_path / "ref")], capture_output=True, text=True, cwd=REPO,
+                         env=env)
     assert ref.returncode == 0, ref.stderr[-3000:]
     work = tmp_path / "killed"
     ckdir = work / "checkpoints"
     for after_steps, extra_delay in ((2, 0.0), (4, 0.3)):
         proc = subprocess.Popen(cmd + ["--workdir", str(work)], cwd=REPO, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+                                stderr=subprocess.DEVNULL, start_new_session=True, env=env)
         deadline = time.time() + 300
         while time.time() < deadline and not (ckdir / str(after_steps)).exists():
             time.sleep(0.05)
@@ -126,7 +131,7 @@ def test_kill_9_then_rerun_equals_uninterrupted_run(tmp_path):
     partial = ckdir / f"{steps[-1] + 1}.orbax-checkpoint-tmp-1234567"
     (partial / "state").mkdir(parents=True)
     (partial / "state" / "_METADATA").write_text('{"tree_metadata": {')
-    res = subprocess.run(cmd + ["--workdir", str(work)], capture_output=True, text=True, cwd=REPO)
+    res = subprocess.run(cmd + ["--workdir", str(work)], capture_output=True, text=True, cwd=REPO, env=env)
     assert res.returncode == 0, res.stderr[-3000:]
     a, b = _export_params(tmp_path / "ref" / "export"), _export_params(work / "export")
     for k in a:
