@@ -1,17 +1,11 @@
 """lwl_jax against the PyTorch reference, side by side in one run on this machine.
 
     python benchmarks/vs_reference.py tracker [--objects 1 3] [--frames 40] [--json FILE]
-    python benchmarks/vs_reference.py train [--batch 1] [--json FILE]
 
 The reference (visionml/pytracking with torch, CPU) is run through ``../shared/refbench/refbench.py`` with the
 Python of its environment (``$LWL_REF_PYTHON``, default ``~/.cache/lwl-reference/refenv/bin/python``, made by
-``../shared/refbench/setup.sh``). For the tracker, lwl_jax runs in this process with the same fixture weights (seed
-0, rebuilt from ``tests/fixtures`` through the checkpoint-import path); the training step's speed does not depend on
-the weights (both sides use their own initialisation).
-
-train: the stage-2 training step at 480×832 (1 train + 3 test frames per sequence, forward + backward + Adam): the
-reference's ``refbench.py train`` and ``benchmarks/train_step.py``'s stage-2 case (remat off, with the breakdown
-of where the time goes, and remat on), step time, peak RSS and XLA's temporary memory.
+``../shared/refbench/setup.sh``); lwl_jax runs in this process with the same fixture weights (seed 0, rebuilt from
+``tests/fixtures`` through the checkpoint-import path).
 
 tracker: one synthetic 480×854 video per object count (DAVIS layout in a temporary folder), the reference's
 ``lwl_ytvos`` settings for both. Each frame is timed around ``initialize`` / ``track`` with the images already in
@@ -98,37 +92,6 @@ def tracker(a):
     report("vs_reference_tracker", rows, a.json)
 
 
-def train(a):
-    """Stage-2 training step at 480×832: the reference's LWLActor step (forward + backward + Adam) and ours
-    (``benchmarks/train_step.py``'s case, in its own process so its peak RSS is its own)."""
-    rows = []
-    for b in a.batch:
-        ref = _reference(["train", "--hw", "480x832", "--batch", str(b), "--steps", str(a.steps), "--warmup", "2"])
-        ours = []
-        for remat in (False, True):
-            overrides = ["--config.data.worker_count=0", "--config.init_checkpoint=", "--config.validation.every=0",
-                         f"--config.batch_size={b}"]
-            if remat:
-                overrides += ["--config.model.remat_backbone=True", "--config.model.remat_learner=True"]
-            case = {"name": f"stage2 b{b}{' remat' if remat else ''}", "config": "stage2.py",
-                    "repeats": a.steps, "overrides": overrides, "breakdown": not remat}
-            res = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "train_step.py"), "--case",
-                          json.dumps(case)], capture_output=True, text=True, check=True)
-            ours.append(json.loads([x for x in res.stdout.splitlines() if x.startswith("RESULT ")][0][7:]))
-        for o in ours:
-            row = {"case": o["case"], "ref_step_s": ref["step_ms"]["median"] / 1000, "ours_step_s": o["step_s"],
-                   "ratio_step": ref["step_ms"]["median"] / 1000 / o["step_s"],
-                   "ref_peak_rss_GiB": ref["peak_rss_mb"] / 1024, "ours_peak_rss_GiB": o["peak_GiB"],
-                   "ours_xla_temp_GiB": o["xla_temp_GiB"], "ref_forward_s": ref["forward_ms"]["median"] / 1000,
-                   "ref_backward_s": ref["backward_ms"]["median"] / 1000}
-            row.update({f"ours_{k}": v for k, v in o.get("breakdown", {}).items()})
-            rows.append(row)
-            print(row, flush=True)
-    print("reference (refbench train, torch CPU) vs lwl_jax stage-2 step at 480x832, 1 train + 3 test frames; "
-          "ratio = reference / lwl_jax (> 1: lwl_jax faster)")
-    report("vs_reference_train", rows, a.json)
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -136,12 +99,8 @@ def main():
     t.add_argument("--objects", type=int, nargs="+", default=[1, 3])
     t.add_argument("--frames", type=int, default=40)
     t.add_argument("--json")
-    t = sub.add_parser("train")
-    t.add_argument("--batch", type=int, nargs="+", default=[1])
-    t.add_argument("--steps", type=int, default=3)
-    t.add_argument("--json")
     a = p.parse_args()
-    {"tracker": tracker, "train": train}[a.cmd](a)
+    {"tracker": tracker}[a.cmd](a)
 
 
 if __name__ == "__main__":
