@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from lwl_jax.models.layers import ConvReLU, ResBlock, max_pool_3x3_s2
+from lwl_jax.models.layers import ConvReLU, ResBlock, conv, max_pool_3x3_s2
 
 
 class LabelEncoder(nn.Module):
@@ -31,7 +31,6 @@ class LabelEncoder(nn.Module):
         x = ResBlock(self.dims[2], 2, self.dtype, name="res2")(x)
         labels = ConvReLU(self.num_filters, 3, dtype=self.dtype, name="label_pred")(x)
         # W starts as the constant 1 (reference initialisation): weight 0, bias 1.
-        weights = nn.Conv(self.num_filters, (3, 3), padding=((1, 1), (1, 1)), dtype=self.dtype,
-                          param_dtype=jnp.float32, kernel_init=nn.initializers.zeros,
-                          bias_init=nn.initializers.ones, name="samp_w_pred")(x)
+        weights = conv(self.num_filters, 3, dtype=self.dtype, kernel_init=nn.initializers.zeros,
+                       bias_init=nn.initializers.ones, name="samp_w_pred")(x)
         return labels.reshape(lead + labels.shape[1:]), weights.reshape(lead + weights.shape[1:])

@@ -6,15 +6,38 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
+from lwl_jax.ops.conv import conv2d
+
 Dtype = Any
 
 
+class Conv(nn.Module):
+    """``torch.nn.Conv2d`` in NHWC with Flax's parameter names and shapes (``kernel`` (k, k, in, out), ``bias``),
+    computed by :func:`lwl_jax.ops.conv.conv2d` (XLA's forward convolution, faster gradients on CPU)."""
+    features: int
+    kernel: int
+    stride: int = 1
+    padding: int = 0
+    use_bias: bool = True
+    dtype: Dtype = jnp.float32
+    kernel_init: Any = nn.initializers.lecun_normal()
+    bias_init: Any = nn.initializers.zeros
+
+    @nn.compact
+    def __call__(self, x):
+        k = self.param("kernel", self.kernel_init, (self.kernel, self.kernel, x.shape[-1], self.features),
+                       jnp.float32)
+        y = conv2d(x.astype(self.dtype), k.astype(self.dtype), self.stride, self.padding)
+        if self.use_bias:
+            y = y + self.param("bias", self.bias_init, (self.features,), jnp.float32).astype(self.dtype)
+        return y
+
+
 def conv(features: int, kernel: int, stride: int = 1, use_bias: bool = True, name: str | None = None,
-         dtype: Dtype = jnp.float32, padding: int | None = None) -> nn.Conv:
+         dtype: Dtype = jnp.float32, padding: int | None = None, **inits) -> Conv:
     """``torch.nn.Conv2d(in, features, kernel, stride, padding=kernel // 2, bias=use_bias)`` in NHWC."""
     p = kernel // 2 if padding is None else padding
-    return nn.Conv(features, (kernel, kernel), strides=(stride, stride), padding=((p, p), (p, p)),
-                   use_bias=use_bias, dtype=dtype, param_dtype=jnp.float32, name=name)
+    return Conv(features, kernel, stride, p, use_bias, dtype, name=name, **inits)
 
 
 def batch_norm(name: str | None = None, dtype: Dtype = jnp.float32) -> nn.BatchNorm:

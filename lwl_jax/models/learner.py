@@ -29,6 +29,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from lwl_jax.ops.vma import ct_like, varying
+
 
 # --- the three bilinear maps, one sequence, as matrix products ----------------------------------------------
 # A 3×3 convolution with D = 16 output channels runs far below the CPU's peak. Each map is instead one matrix
@@ -122,21 +124,6 @@ def _input_grad_plain(r, tau):
 
 # --- each with a backward pass made of the same three maps ---------------------------------------------------
 
-def _varying(a) -> frozenset:
-    """Mesh axes along which ``a`` varies inside shard_map (empty outside)."""
-    t = jax.typeof(a)
-    mat = getattr(t, "manual_axis_type", None)
-    if mat is not None:
-        return frozenset(mat.varying)
-    return frozenset(getattr(t, "vma", frozenset()))
-
-
-def _ct_like(ct, primal):
-    """Inside shard_map, the cotangent of an input replicated over an axis is summed over that axis."""
-    extra = tuple(sorted(_varying(ct) - _varying(primal)))
-    return lax.psum(ct, extra) if extra else ct
-
-
 @jax.custom_vjp
 def apply_filter(x, tau):
     """T_τ(x): x (N, S, h, w, C), τ (S, k, k, C, D) -> mask encoding (N, S, h, w, D)."""
@@ -149,7 +136,7 @@ def _apply_fwd(x, tau):
 
 def _apply_bwd(res, ct):
     x, tau = res
-    return _ct_like(input_grad(ct, tau), x), _ct_like(filter_grad(x, ct), tau)
+    return ct_like(input_grad(ct, tau), x), ct_like(filter_grad(x, ct), tau)
 
 
 apply_filter.defvjp(_apply_fwd, _apply_bwd)
@@ -167,7 +154,7 @@ def _fg_fwd(x, r, kernel_size):
 
 def _fg_bwd(kernel_size, res, ct):
     x, r = res
-    return _ct_like(input_grad(r, ct), x), _ct_like(apply_filter(x, ct), r)
+    return ct_like(input_grad(r, ct), x), ct_like(apply_filter(x, ct), r)
 
 
 filter_grad.defvjp(_fg_fwd, _fg_bwd)
@@ -185,7 +172,7 @@ def _ig_fwd(r, tau):
 
 def _ig_bwd(res, ct):
     r, tau = res
-    return _ct_like(apply_filter(ct, tau), r), _ct_like(filter_grad(ct, r, tau.shape[1]), tau)
+    return ct_like(apply_filter(ct, tau), r), ct_like(filter_grad(ct, r, tau.shape[1]), tau)
 
 
 input_grad.defvjp(_ig_fwd, _ig_bwd)
@@ -196,7 +183,7 @@ input_grad.defvjp(_ig_fwd, _ig_bwd)
 def _match_vma(a, like):
     """Inside shard_map, make a loop carry that starts replicated (τ⁰ = 0, the loss buffer) as device-varying as
     the data it will be combined with, so the fori_loop carry keeps one type."""
-    missing = tuple(sorted(_varying(like) - _varying(a)))
+    missing = tuple(sorted(varying(like) - varying(a)))
     return lax.pcast(a, missing, to="varying") if missing else a
 
 

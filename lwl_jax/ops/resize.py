@@ -105,6 +105,55 @@ def periodic_plan(in_size: int, out_size: int, method: str):
     return None
 
 
+def _up_periodic(x, axis: int, r: int, phases):
+    """Up-sampling by an integer factor r along ``axis``: output position r·i + p is Σ w · x[clamp(i + off)] over
+    the taps (off, w) of phase p."""
+    n = x.shape[axis]
+    pad = [(0, 0)] * x.ndim
+    pad[axis] = (2, 2)
+    xp = jnp.pad(x, pad, mode="edge")
+    outs = [sum(w * jax.lax.slice_in_dim(xp, 2 + off, 2 + off + n, axis=axis) for off, w in taps)
+            for taps in phases]
+    y = jnp.stack(outs, axis=axis + 1)
+    return y.reshape(x.shape[:axis] + (r * n,) + x.shape[axis + 1:])
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
+def _up_axis(x, axis: int, r: int, phases):
+    return _up_periodic(x, axis, r, phases)
+
+
+def _up_axis_fwd(x, axis, r, phases):
+    return _up_periodic(x, axis, r, phases), None
+
+
+def _up_axis_bwd(axis, r, phases, _, dy):
+    """The adjoint, written as shifted slices of the per-phase gradients (one fused sum), where automatic
+    differentiation would materialise one full-size padded array per tap."""
+    n = dy.shape[axis] // r
+    dy = dy.reshape(dy.shape[:axis] + (n, r) + dy.shape[axis + 1:])
+    pad = [(0, 0)] * (dy.ndim - 1)
+    pad[axis] = (4, 4)
+    # d xp[j] (j = 0 … n + 3, xp = x edge-padded by 2) = Σ_p Σ_(off, w) w · dy_p[j − 2 − off]
+    dxp = 0
+    for p, taps in enumerate(phases):
+        dyp = jnp.pad(jax.lax.index_in_dim(dy, p, axis + 1, keepdims=False), pad)
+        for off, w in taps:
+            dxp = dxp + w * jax.lax.slice_in_dim(dyp, 2 - off, 2 - off + n + 4, axis=axis)
+    # the edge padding's adjoint: the two cells each side fold onto the border cells
+    inner = jax.lax.slice_in_dim(dxp, 2, 2 + n, axis=axis)
+    first = jax.lax.slice_in_dim(dxp, 0, 2, axis=axis).sum(axis, keepdims=True)
+    last = jax.lax.slice_in_dim(dxp, n + 2, n + 4, axis=axis).sum(axis, keepdims=True)
+    border = [(0, 0)] * dxp.ndim
+    border[axis] = (0, n - 1)
+    lead = jnp.pad(first, border)
+    border[axis] = (n - 1, 0)
+    return (inner + lead + jnp.pad(last, border),)
+
+
+_up_axis.defvjp(_up_axis_fwd, _up_axis_bwd)
+
+
 def _resize_axis(x, axis: int, in_size: int, out_size: int, method: str, scale):
     """Interpolate one axis. Integer scale factors use shifted slices with the periodic taps (memory-bound, no
     gathers); other sizes a dense interpolation matrix."""
@@ -112,15 +161,7 @@ def _resize_axis(x, axis: int, in_size: int, out_size: int, method: str, scale):
     plan = periodic_plan(in_size, out_size, method) if scale is None else None
     if plan is not None and plan[0] == "up":
         _, r, phases = plan
-        pad = [(0, 0)] * x.ndim
-        pad[axis] = (2, 2)
-        xp = jnp.pad(x, pad, mode="edge")
-        outs = []
-        for taps in phases:
-            y = sum(w * jax.lax.slice_in_dim(xp, 2 + off, 2 + off + in_size, axis=axis) for off, w in taps)
-            outs.append(y)
-        y = jnp.stack(outs, axis=axis + 1)
-        return y.reshape(x.shape[:axis] + (out_size,) + x.shape[axis + 1:])
+        return _up_axis(x, axis, r, tuple(tuple(t) for t in phases))
     if plan is not None and plan[0] == "down":
         _, r, taps = plan
         xr = x.reshape(x.shape[:axis] + (out_size, r) + x.shape[axis + 1:])
