@@ -58,6 +58,11 @@ def run_case(case):
     compile_s = time.perf_counter() - t0
     analysis = compiled.memory_analysis()
     temp = getattr(analysis, "temp_size_in_bytes", float("nan")) / 2 ** 30
+    args_gib = getattr(analysis, "argument_size_in_bytes", float("nan")) / 2 ** 30
+    if case.get("compile_only"):
+        return {"case": case["name"], "devices": len(devices), "batch": b, "compile_s": compile_s,
+                "xla_temp_GiB": temp, "xla_args_GiB": args_gib, "xla_temp_per_sequence_GiB": temp / b,
+                "device": devices[0].device_kind}
     step = compiled
     state, m = step(state, batch)
     jax.block_until_ready(m["loss"])
@@ -76,7 +81,7 @@ def run_case(case):
     else:
         peak, kind = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20, "host RSS"
     return {"case": case["name"], "devices": len(devices), "batch": b, "compile_s": compile_s, "step_s": med,
-            "examples_per_s": b / med, "xla_temp_GiB": temp, "peak_GiB": peak, "memory": kind,
+            "examples_per_s": b / med, "xla_temp_GiB": temp, "xla_args_GiB": args_gib, "peak_GiB": peak, "memory": kind,
             "device": devices[0].device_kind, **extra}
 
 

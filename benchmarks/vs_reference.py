@@ -1,6 +1,7 @@
 """lwl_jax against the PyTorch reference, side by side in one run on this machine.
 
     python benchmarks/vs_reference.py tracker [--objects 1 3] [--frames 40] [--json FILE]
+    python benchmarks/vs_reference.py train [--hw 480x832] [--batch 1] [--steps 4] [--json FILE]
 
 The reference (visionml/pytracking with torch, CPU) is run through ``../shared/refbench/refbench.py`` with the
 Python of its environment (``$LWL_REF_PYTHON``, default ``~/.cache/lwl-reference/refenv/bin/python``, made by
@@ -11,6 +12,11 @@ tracker: one synthetic 480×854 video per object count (DAVIS layout in a tempor
 ``lwl_ytvos`` settings for both. Each frame is timed around ``initialize`` / ``track`` with the images already in
 memory. Reported: the first frame, the median per object-frame over frames 32.. (memory full, 32 samples), the mean
 over frames 1–29, and the ratio reference / lwl_jax of each.
+
+train: the stage-2 training step (1 train + 3 test frames per sequence, forward + backward + Adam, stage 2's
+frozen modules) — the reference's ``LWLActor`` step through refbench (its own synthetic scenes, 2 warm-up steps),
+lwl_jax's through ``benchmarks/train_step.py`` in its own process (random images and masks, one warm-up step
+after compilation). Reported: median step time and peak RSS of each process, the ratios.
 """
 from __future__ import annotations
 
@@ -92,6 +98,30 @@ def tracker(a):
     report("vs_reference_tracker", rows, a.json)
 
 
+def train(a):
+    h, w = (int(v) for v in a.hw.split("x"))
+    ref = _reference(["train", "--hw", a.hw, "--batch", str(a.batch), "--steps", str(a.steps), "--warmup", "2"])
+    case = {"name": f"stage2 {a.hw} b{a.batch}", "config": "stage2.py", "repeats": a.steps,
+            "overrides": ["--config.data.worker_count=0", "--config.init_checkpoint=",
+                          "--config.validation.every=0", f"--config.batch_size={a.batch}",
+                          f"--config.data.height={h}", f"--config.data.width={w}"] + list(a.override)}
+    res = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "train_step.py"), "--case",
+                          json.dumps(case)], capture_output=True, text=True)
+    line = [x for x in res.stdout.splitlines() if x.startswith("RESULT ")]
+    if res.returncode != 0 or not line:
+        sys.exit(f"lwl_jax's step failed:\n{res.stderr[-3000:]}")
+    ours = json.loads(line[0][len("RESULT "):])
+    ref_step, ref_rss = ref["step_ms"]["median"] / 1000, ref["peak_rss_mb"] / 1024
+    row = {"hw": a.hw, "batch": a.batch, "ref_step_s": ref_step, "ours_step_s": ours["step_s"],
+           "ratio_step": ref_step / ours["step_s"], "ref_forward_s": ref["forward_ms"]["median"] / 1000,
+           "ref_backward_s": ref["backward_ms"]["median"] / 1000, "ref_peak_rss_GiB": ref_rss,
+           "ours_peak_rss_GiB": ours["peak_GiB"], "rss_ours_over_ref": ours["peak_GiB"] / ref_rss,
+           "ours_xla_temp_GiB": ours["xla_temp_GiB"], "ours_compile_s": ours["compile_s"]}
+    print(f"reference (refbench LWLActor, torch CPU) vs lwl_jax (benchmarks/train_step.py), stage-2 step at "
+          f"{a.hw}, batch {a.batch}; ratio_step = reference / lwl_jax (> 1: lwl_jax faster)")
+    report("vs_reference_train", [row], a.json)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -99,8 +129,14 @@ def main():
     t.add_argument("--objects", type=int, nargs="+", default=[1, 3])
     t.add_argument("--frames", type=int, default=40)
     t.add_argument("--json")
+    t = sub.add_parser("train")
+    t.add_argument("--hw", default="480x832")
+    t.add_argument("--batch", type=int, default=1)
+    t.add_argument("--steps", type=int, default=4)
+    t.add_argument("--override", nargs="*", default=[], help="extra --config.key=value for lwl_jax")
+    t.add_argument("--json")
     a = p.parse_args()
-    {"tracker": tracker}[a.cmd](a)
+    {"tracker": tracker, "train": train}[a.cmd](a)
 
 
 if __name__ == "__main__":
