@@ -47,6 +47,7 @@ def main(argv=None) -> int:
     from lwl_jax.convert import CheckpointError
     from lwl_jax.data.davis import DatasetError, davis_sequences, folder_sequence
     from lwl_jax.data.youtubevos import youtubevos_sequences, zip_submission
+    from lwl_jax.errors import LWLError, writing
     from lwl_jax.tracking.video import load_tracking_model, segment_sequence, sequence_done
 
     try:
@@ -68,9 +69,13 @@ def main(argv=None) -> int:
                 raise DatasetError("--frames and --mask are required for --dataset folder")
             seqs = [folder_sequence(args.frames, args.mask)]
         todo = [s for s in seqs if not sequence_done(args.out, s)]
-        for seq in todo:  # fail in seconds on a bad first frame or annotation, before any work
+        for seq in todo:  # fail in seconds on a bad first frame, annotation or frame size, before any work
             seq.load_annotation(0, seq.load_frame(0).shape[:2])
-        os.makedirs(args.out, exist_ok=True)
+            seq.check_frame_sizes()
+        score = args.dataset == "davis" and not args.no_score and \
+            metrics.ground_truth_complete(os.path.join(args.root, "Annotations", args.resolution), seqs)
+        with writing(args.out):
+            os.makedirs(args.out, exist_ok=True)
         if len(todo) < len(seqs):
             print(f"resuming: {len(seqs) - len(todo)} of {len(seqs)} sequences already done")
         frames = seconds = 0
@@ -85,16 +90,17 @@ def main(argv=None) -> int:
             print(f"{frames} frames in {seconds:.1f} s: {frames / seconds:.2f} FPS (compilation included)")
         if args.dataset == "youtubevos":
             zip_path = os.path.join(args.out, f"{args.split}_submission.zip")
-            zip_submission(args.out, zip_path, [s.name for s in seqs])
+            with writing(zip_path):
+                zip_submission(args.out, zip_path, [s.name for s in seqs])
             print(f"wrote {zip_path}")
-        if args.dataset == "davis" and not args.no_score:
-            gt_dir = os.path.join(args.root, "Annotations", args.resolution)
-            names = [s.name for s in seqs]
-            if all(len(os.listdir(os.path.join(gt_dir, n))) == len(s.frames) for n, s in zip(names, seqs)):
-                scores = metrics.evaluate_folder(args.root, args.out, args.split, names, args.resolution)
-                g, _ = metrics.write_results(args.out, args.split, scores)
-                print("  ".join(f"{k} {v:.3f}" for k, v in g.items()))
-    except (DatasetError, CheckpointError, FileNotFoundError, KeyError) as e:
+        if score:
+            scores = metrics.evaluate_folder(args.root, args.out, args.split, [s.name for s in seqs],
+                                             args.resolution)
+            g, _ = metrics.write_results(args.out, args.split, scores)
+            print("  ".join(f"{k} {v:.3f}" for k, v in g.items()))
+        elif args.dataset == "davis" and not args.no_score:
+            print("ground truth has only first-frame annotations: J&F not computed")
+    except (LWLError, DatasetError, CheckpointError, FileNotFoundError, KeyError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"error: {msg}", file=sys.stderr)
         return 2

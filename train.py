@@ -37,13 +37,25 @@ def main(argv=None) -> int:
     from lwl_jax.config_util import load_config
     from lwl_jax.convert import CheckpointError
     from lwl_jax.data.davis import DatasetError
+    from lwl_jax.errors import LWLError
     from lwl_jax.training.trainer import train
+
+    def unfinished(state, stage_cfg, workdir):
+        """A run stopped early (SIGTERM) has a checkpoint to resume from, and no export yet."""
+        if int(state.step) >= int(stage_cfg.num_steps):
+            return False
+        if jax.process_index() == 0:
+            print(f"stopped at step {int(state.step)} of {int(stage_cfg.num_steps)}; checkpoint saved in "
+                  f"{workdir} (no export yet): run the same command to resume")
+        return True
 
     try:
         cfg = load_config(a.config, overrides)
         stages = cfg.get("stages")
         if stages is None:
             state = train(cfg, a.workdir, progress=not a.no_progress)
+            if unfinished(state, cfg, a.workdir):
+                return 0
             export = os.path.join(a.workdir, "export")
         else:                       # several stages, each starting from the previous one's export
             previous = None
@@ -57,8 +69,10 @@ def main(argv=None) -> int:
                     state = train(stage_cfg, workdir, progress=not a.no_progress)
                 except DatasetError as e:    # name the key as it is spelled in this config
                     raise DatasetError(str(e).replace("config key ", f"config key {name}.")) from None
+                if unfinished(state, stage_cfg, workdir):
+                    return 0
                 previous = export = os.path.join(workdir, "export")
-    except (FileNotFoundError, KeyError, ValueError, DatasetError, CheckpointError) as e:
+    except (FileNotFoundError, KeyError, ValueError, LWLError, DatasetError, CheckpointError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"error: {msg}", file=sys.stderr)
         return 2

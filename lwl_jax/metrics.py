@@ -23,6 +23,7 @@ import warnings
 import numpy as np
 
 from lwl_jax.data.davis import DatasetError, read_index_png
+from lwl_jax.errors import LWLError, writing
 
 BOUND_TH = 0.008
 
@@ -144,22 +145,55 @@ def _read_labels(folder, names, what):
     return np.stack(frames)
 
 
+def ground_truth_complete(ann_root, sequences) -> bool:
+    """Whether every frame of every sequence (``Sequence`` objects) has its ground-truth PNG under
+    ``ann_root/<seq>/``: True if all do, False if only first frames are annotated (e.g. DAVIS test-dev, nothing
+    to score). Anything in between is a DatasetError naming the first missing file."""
+    missing, first_only = [], True
+    for seq in sequences:
+        paths = [os.path.join(ann_root, seq.name, n + ".png") for n in seq.frame_names()]
+        absent = [p for p in paths if not os.path.isfile(p)]
+        missing += absent
+        first_only &= absent == paths[1:]
+    if not missing:
+        return True
+    if first_only:
+        return False
+    raise DatasetError(f"{missing[0]}: missing ground-truth annotation ({len(missing)} missing in all; J&F needs "
+                       "every frame's — pass --no_score to segment without scoring)")
+
+
+MIN_SCORED_FRAMES = 3
+
+
 def evaluate_folder(davis_root, results_dir, split="val", sequences=None, resolution="480p"):
     """Score a results folder (``<seq>/<frame>.png`` index PNGs) against DAVIS ground truth.
-    Returns {sequence: {obj_id: {"J": per-frame, "F": per-frame}}}."""
+    Returns {sequence: {obj_id: {"J": per-frame, "F": per-frame}}}. J and F are measured on frames 1 … T−2, so
+    sequences shorter than 3 frames have nothing to score: they are left out with a warning that counts them
+    (and if no sequence is left, that is an error, never a NaN summary)."""
     seqs = sequences or _read_split(davis_root, split)
-    scores = {}
+    scores, short = {}, []
     for seq in seqs:
         ann_dir = os.path.join(davis_root, "Annotations", resolution, seq)
         if not os.path.isdir(ann_dir):
             raise DatasetError(f"{ann_dir}: no annotations for sequence {seq}")
         names = sorted(n for n in os.listdir(ann_dir) if n.endswith(".png"))
+        if len(names) < MIN_SCORED_FRAMES:
+            short.append(seq)
+            continue
         gt = _read_labels(ann_dir, names, "annotation")
         res = _read_labels(os.path.join(results_dir, seq), names, "result")
         if res.shape != gt.shape:
             raise DatasetError(f"{os.path.join(results_dir, seq)}: result size {res.shape[1:]} differs from the "
                                f"annotations {gt.shape[1:]}")
         scores[seq] = {k: {"J": j, "F": f} for k, (j, f) in evaluate_sequence(gt, res).items()}
+    if short:
+        print(f"warning: {len(short)} of {len(seqs)} sequences not scored (fewer than {MIN_SCORED_FRAMES} "
+              f"annotated frames; J&F uses frames 1 … T-2): {', '.join(short)}", file=sys.stderr)
+    if not any(scores.values()):
+        where = os.path.join(davis_root, "Annotations", resolution)
+        raise DatasetError(f"{where}: nothing to score (no sequence with {MIN_SCORED_FRAMES} or more annotated "
+                           "frames and an object in its first frame)")
     return scores
 
 
@@ -179,11 +213,12 @@ def summarize(scores):
 def _write_csv(path, rows):
     cols = list(rows[0])
     tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(",".join(cols) + "\n")
-        for r in rows:
-            f.write(",".join(r[c] if isinstance(r[c], str) else f"{r[c]:.3f}" for c in cols) + "\n")
-    os.replace(tmp, path)
+    with writing(path):
+        with open(tmp, "w") as f:
+            f.write(",".join(cols) + "\n")
+            for r in rows:
+                f.write(",".join(r[c] if isinstance(r[c], str) else f"{r[c]:.3f}" for c in cols) + "\n")
+        os.replace(tmp, path)
 
 
 def write_results(results_dir, split, scores):
@@ -202,10 +237,10 @@ def main(argv=None):
     a = p.parse_args(argv)
     try:
         scores = evaluate_folder(a.davis_root, a.results_dir, a.split)
-    except DatasetError as e:
+        g, _ = write_results(a.results_dir, a.split, scores)
+    except LWLError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    g, _ = write_results(a.results_dir, a.split, scores)
     print("  ".join(f"{k} {v:.3f}" for k, v in g.items()))
     if a.json:
         out = {s: {str(k): {"J": float(np.nanmean(v["J"])), "F": float(np.nanmean(v["F"]))} for k, v in o.items()}

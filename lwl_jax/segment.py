@@ -50,7 +50,9 @@ def main(argv=None) -> int:
 
     from lwl_jax.config_util import load_config
     from lwl_jax.convert import CheckpointError
-    from lwl_jax.data.davis import DatasetError, Sequence, frames_in, read_index_png, write_index_png
+    from lwl_jax.data.davis import (DatasetError, Sequence, check_same_size, frames_in, read_index_png,
+                                    write_index_png)
+    from lwl_jax.errors import LWLError, writing
     from lwl_jax.data.video_io import overlay, read_video, write_video
     from lwl_jax.tracking.tracker import LWLTracker
     from lwl_jax.tracking.video import load_tracking_model, objects_in
@@ -68,6 +70,7 @@ def main(argv=None) -> int:
         else:
             paths = frames_in(args.frames)
             seq = Sequence("frames", paths, {})
+            seq.check_frame_sizes()         # before any work
             names = seq.frame_names()
             get = seq.load_frame
         if not names:
@@ -85,22 +88,26 @@ def main(argv=None) -> int:
         else:
             objects = {k + 1: {"box": b} for k, b in enumerate(args.box)}
         mask_dir = os.path.join(args.out, "masks")
-        os.makedirs(mask_dir, exist_ok=True)
+        with writing(mask_dir):
+            os.makedirs(mask_dir, exist_ok=True)
         tracker = LWLTracker(model, variables, params)
         boxes, overlays = {}, []
         for i in tqdm(range(len(names)), unit="frame", desc="segmenting"):
             frame = first if i == 0 else get(i)
+            check_same_size(args.video or paths[i], frame.shape[:2], first.shape[:2])
             out = tracker.initialize(frame, objects) if i == 0 else tracker.track(frame)
             write_index_png(os.path.join(mask_dir, names[i] + ".png"), out.labels)
             boxes[names[i]] = {str(k): [round(float(v), 2) for v in b] for k, b in out.boxes.items()}
             overlays.append(overlay(frame, out.labels, out.boxes))
         tmp = os.path.join(args.out, "boxes.json.tmp")
-        with open(tmp, "w") as f:
-            json.dump(boxes, f, indent=1)
-        os.replace(tmp, os.path.join(args.out, "boxes.json"))
-        video = write_video(os.path.join(args.out, "overlay"), overlays, args.fps)
+        with writing(tmp):
+            with open(tmp, "w") as f:
+                json.dump(boxes, f, indent=1)
+            os.replace(tmp, os.path.join(args.out, "boxes.json"))
+        with writing(os.path.join(args.out, "overlay")):
+            video = write_video(os.path.join(args.out, "overlay"), overlays, args.fps)
         print(f"wrote {len(names)} masks to {mask_dir}, boxes.json and {video}")
-    except (DatasetError, CheckpointError, FileNotFoundError, KeyError) as e:
+    except (LWLError, DatasetError, CheckpointError, FileNotFoundError, KeyError) as e:
         print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
         return 2
     return 0

@@ -87,6 +87,9 @@ def test_boxinit_trains_only_the_box_encoder(tmp_path):
     changed = {k.split("/")[0] for k in before if not np.array_equal(before[k], after[k])}
     assert changed == {"box_label_encoder"}
     assert os.path.isdir(tmp_path / "box" / "tensorboard")
+    from lwl_jax.convert.checkpoint import load_converted     # exported as a box-init model (segment --box)
+
+    assert load_converted(str(tmp_path / "box" / "export"))[0] == "lwl_boxinit"
 
 
 def _export_params(path):

@@ -188,11 +188,29 @@ def load_converted(ckpt_dir) -> tuple[str, dict, Any]:
     meta_path = os.path.join(ckpt_dir, MODEL_JSON)
     if not os.path.isfile(meta_path):
         raise CheckpointError(f"{ckpt_dir}: not a converted lwl_jax checkpoint (no {MODEL_JSON})")
-    with open(meta_path) as f:
-        meta = json.load(f)
-    cfg = {k: (tuple(v) if isinstance(v, list) else v) for k, v in meta["model_config"].items()}
-    variables = ocp.StandardCheckpointer().restore(os.path.join(ckpt_dir, VARIABLES_DIR))
-    return meta["kind"], cfg, variables
+    try:
+        with open(meta_path) as f:
+            meta = json.load(f)
+        kind, model_config = meta["kind"], meta["model_config"]
+        cfg = {k: (tuple(v) if isinstance(v, list) else v) for k, v in model_config.items()}
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{meta_path}: damaged model description ({type(e).__name__}: "
+                              f"{_first_line(e)})") from None
+    var_dir = os.path.join(ckpt_dir, VARIABLES_DIR)
+    for name in ("manifest.ocdbt", "_CHECKPOINT_METADATA"):
+        if not os.path.isfile(os.path.join(var_dir, name)):
+            raise CheckpointError(f"{os.path.join(var_dir, name)}: missing (incomplete or damaged checkpoint)")
+    try:
+        variables = ocp.StandardCheckpointer().restore(var_dir)
+    except Exception as e:  # tensorstore / orbax raise many types for damaged files; all mean the same here
+        raise CheckpointError(f"{var_dir}: damaged checkpoint data ({type(e).__name__}: {_first_line(e)})") \
+            from None
+    return kind, cfg, variables
+
+
+def _first_line(e: BaseException, limit: int = 200) -> str:
+    text = str(e).strip().splitlines()
+    return (text[0] if text else "")[:limit]
 
 
 def load_model(path, image_size=(64, 96)):

@@ -1,9 +1,4 @@
-"""Errors of the checkpoint import; their message is one line meant for the user."""
+"""Errors of the checkpoint import (defined in :mod:`lwl_jax.errors`); their message is one line for the user."""
+from lwl_jax.errors import CheckpointError, UnsafeCheckpointError
 
-
-class CheckpointError(Exception):
-    """A checkpoint cannot be read or does not fit the model (the message says which file and why)."""
-
-
-class UnsafeCheckpointError(CheckpointError):
-    """The checkpoint's pickle asks for a callable that could execute code; it was refused, nothing ran."""
+__all__ = ["CheckpointError", "UnsafeCheckpointError"]

@@ -6,9 +6,7 @@ import os
 import numpy as np
 from PIL import Image
 
-
-class DatasetError(Exception):
-    """Bad or missing input data; the message names the file and the problem (one line)."""
+from lwl_jax.errors import DatasetError, output_error  # DatasetError is re-exported here
 
 
 def davis_palette() -> np.ndarray:
@@ -49,13 +47,36 @@ def read_rgb(path) -> np.ndarray:
         raise DatasetError(f"{path}: unreadable image ({e})") from None
 
 
+def image_size(path) -> tuple:
+    """(H, W) of an image file, read from its header."""
+    try:
+        with Image.open(path) as im:
+            return im.size[1], im.size[0]
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: missing frame") from None
+    except (OSError, ValueError, SyntaxError) as e:
+        raise DatasetError(f"{path}: unreadable image ({e})") from None
+
+
+def check_same_size(path, hw, first_hw):
+    """A frame of a sequence must have the first frame's size."""
+    if tuple(hw) != tuple(first_hw):
+        raise DatasetError(f"{path}: frame size {hw[1]}x{hw[0]} differs from the first frame's "
+                           f"{first_hw[1]}x{first_hw[0]} (all frames of a sequence must have one size)")
+
+
 def write_index_png(path, labels, palette=None):
     """Write (H, W) uint8 labels as a palette PNG via a temporary file and rename (never half-written)."""
     im = Image.fromarray(np.asarray(labels, np.uint8), mode="P")
     im.putpalette((davis_palette() if palette is None else palette).reshape(-1).tolist())
     tmp = f"{path}.tmp{os.getpid()}"
-    im.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    try:
+        im.save(tmp, format="PNG")
+        os.replace(tmp, path)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise output_error(path, e) from None
 
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
@@ -78,6 +99,13 @@ class Sequence:
         if not os.path.isfile(path):
             raise DatasetError(f"{path}: missing frame")
         return read_rgb(path)
+
+    def check_frame_sizes(self):
+        """All frames have the first frame's size (read from the file headers, in seconds); returns (H, W)."""
+        first = image_size(self.frames[0])
+        for path in self.frames[1:]:
+            check_same_size(path, image_size(path), first)
+        return first
 
     def load_annotation(self, i, frame_hw):
         path = self.annotations[i]

@@ -8,7 +8,8 @@ import time
 
 import numpy as np
 
-from lwl_jax.data.davis import DatasetError, Sequence, write_index_png
+from lwl_jax.data.davis import DatasetError, Sequence, check_same_size, write_index_png
+from lwl_jax.errors import writing
 from lwl_jax.tracking.tracker import LWLTracker
 
 DONE = ".done"
@@ -45,7 +46,8 @@ def segment_sequence(model, variables, params, seq: Sequence, out_dir=None, writ
     seq_dir = None
     if out_dir is not None:
         seq_dir = os.path.join(out_dir, seq.name)
-        os.makedirs(seq_dir, exist_ok=True)
+        with writing(seq_dir):
+            os.makedirs(seq_dir, exist_ok=True)
         for stale in os.listdir(seq_dir):  # temporary files of an interrupted earlier run
             if ".tmp" in stale:
                 os.remove(os.path.join(seq_dir, stale))
@@ -53,8 +55,11 @@ def segment_sequence(model, variables, params, seq: Sequence, out_dir=None, writ
     started: set = set()
     labels_out, boxes_out = [], []
     t0 = time.perf_counter()
+    first_hw = None
     for i in range(len(seq.frames)):
         frame = seq.load_frame(i)
+        first_hw = first_hw or frame.shape[:2]
+        check_same_size(seq.frames[i], frame.shape[:2], first_hw)
         new = {}
         if i in seq.annotations:
             ann = seq.load_annotation(i, frame.shape[:2])
@@ -80,9 +85,10 @@ def segment_sequence(model, variables, params, seq: Sequence, out_dir=None, writ
     seconds = time.perf_counter() - t0
     if seq_dir is not None:
         tmp = os.path.join(seq_dir, DONE + ".tmp")
-        with open(tmp, "w") as f:
-            json.dump({"frames": len(seq.frames), "seconds": seconds}, f)
-        os.replace(tmp, os.path.join(seq_dir, DONE))
+        with writing(tmp):
+            with open(tmp, "w") as f:
+                json.dump({"frames": len(seq.frames), "seconds": seconds}, f)
+            os.replace(tmp, os.path.join(seq_dir, DONE))
     return labels_out, boxes_out, seconds
 
 

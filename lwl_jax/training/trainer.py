@@ -302,9 +302,14 @@ def train(cfg, workdir, devices=None, progress=True, stop_after=None):
     if int(state.step) >= total:            # every process takes part in the (collective) save
         export = os.path.join(workdir, "export")
         variables = _host({"params": state.params, "batch_stats": state.batch_stats})
-        save_converted(export, "lwl", model_fields(cfg, for_export=True), variables,
-                       extra={"trained_steps": total})
+        fields = model_fields(cfg, for_export=True)
+        save_converted(export, export_kind(fields), fields, variables, extra={"trained_steps": total})
     return state
+
+
+def export_kind(fields) -> str:
+    """The kind an exported model is loaded as: with the box encoder B it can start from boxes."""
+    return "lwl_boxinit" if fields.get("box_encoder") else "lwl"
 
 
 def model_fields(cfg, for_export=False):

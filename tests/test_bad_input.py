@@ -1,0 +1,151 @@
+"""Bad input of each class a user met ends in one ``error:`` line naming the file (exit 2), a counted warning
+where skipping is right, and never a NaN summary or a false claim (issue: bad input)."""
+import os
+import shutil
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lwl_jax.data.davis import write_index_png
+from tests.test_evaluate import H, W, REPO, SMALL, _error_of, checkpoint, make_davis, run_eval  # noqa: F401
+
+
+def _segment(*args):
+    from lwl_jax.segment import main
+
+    return main(list(map(str, args)) + SMALL)
+
+
+def _segment_error(capsys, *args):
+    code = _segment(*args)
+    err = capsys.readouterr().err
+    last = err.replace("\r", "\n").strip().splitlines()[-1]
+    assert code == 2 and last.startswith("error: ") and "Traceback" not in err, err
+    return last
+
+
+def test_frames_of_different_sizes(tmp_path, checkpoint, capsys):  # noqa: F811
+    root = make_davis(tmp_path / "D", n_frames=4, sequences=("s",))
+    odd = root / "JPEGImages" / "480p" / "s" / "00002.jpg"
+    Image.fromarray(np.zeros((H + 8, W, 3), np.uint8)).save(odd)
+    err = _error_of(capsys, "--checkpoint", checkpoint[1], "--root", root, "--out", tmp_path / "o")
+    assert str(odd) in err and f"frame size {W}x{H + 8} differs from the first frame's {W}x{H}" in err
+    assert not os.path.exists(tmp_path / "o" / "s")                      # failed before any work
+    mask = root / "Annotations" / "480p" / "s" / "00000.png"
+    err = _segment_error(capsys, "--frames", odd.parent, "--mask", mask, "--checkpoint", checkpoint[1],
+                         "--out", tmp_path / "seg")
+    assert str(odd) in err and "differs from the first frame's" in err
+
+
+def test_ground_truth_missing_in_the_middle_or_only_first_frames(tmp_path, checkpoint, capsys):  # noqa: F811
+    root = make_davis(tmp_path / "D", n_frames=4, sequences=("s",))
+    ann = root / "Annotations" / "480p" / "s"
+    os.remove(ann / "00002.png")
+    err = _error_of(capsys, "--checkpoint", checkpoint[1], "--root", root, "--out", tmp_path / "o")
+    assert str(ann / "00002.png") in err and "missing ground-truth annotation" in err and "--no_score" in err
+    assert run_eval("--checkpoint", checkpoint[1], "--root", root, "--out", tmp_path / "o", "--no_score") == 0
+    for t in (1, 3):                       # only the first frame annotated (DAVIS test-dev): segment, say so
+        os.remove(ann / f"{t:05d}.png")
+    assert run_eval("--checkpoint", checkpoint[1], "--root", root, "--out", tmp_path / "o2") == 0
+    assert "J&F not computed" in capsys.readouterr().out
+    assert not any(f.endswith(".csv") for f in os.listdir(tmp_path / "o2"))
+
+
+def test_two_frame_sequence_is_not_scored_and_never_nan(tmp_path, checkpoint, capsys):  # noqa: F811
+    root = make_davis(tmp_path / "D", n_frames=5, sequences=("long", "short"))
+    for t in (2, 3, 4):
+        os.remove(root / "JPEGImages" / "480p" / "short" / f"{t:05d}.jpg")
+        os.remove(root / "Annotations" / "480p" / "short" / f"{t:05d}.png")
+    assert run_eval("--checkpoint", checkpoint[1], "--root", root, "--out", tmp_path / "o") == 0
+    captured = capsys.readouterr()
+    assert "warning: 1 of 2 sequences not scored" in captured.err and "short" in captured.err
+    csv = (tmp_path / "o" / "global_results-val.csv").read_text()
+    assert "nan" not in csv.lower() and "J&F-Mean" in csv
+    per_seq = (tmp_path / "o" / "per-sequence_results-val.csv").read_text()
+    assert "long_" in per_seq and "short_" not in per_seq
+    (root / "ImageSets" / "2017" / "val.txt").write_text("short\n")        # nothing left to score
+    err = _error_of(capsys, "--checkpoint", checkpoint[1], "--root", root, "--out", tmp_path / "o3")
+    assert "nothing to score" in err
+    assert not os.path.exists(tmp_path / "o3" / "global_results-val.csv")
+
+
+@pytest.mark.parametrize("damage", ["no manifest", "truncated data", "truncated json", "json without kind"])
+def test_damaged_converted_checkpoint(tmp_path, checkpoint, capsys, damage):  # noqa: F811
+    ck = tmp_path / "ck"
+    shutil.copytree(checkpoint[1], ck)
+    if damage == "no manifest":
+        os.remove(ck / "variables" / "manifest.ocdbt")
+        where = ck / "variables" / "manifest.ocdbt"
+    elif damage == "truncated data":
+        data = [os.path.join(d, f) for d, _, fs in os.walk(ck / "variables") for f in fs if os.sep + "d" in d]
+        for path in data:
+            with open(path, "r+b") as f:
+                f.truncate(os.path.getsize(path) // 3)
+        where = ck / "variables"
+    else:
+        text = (ck / "lwl_model.json").read_text()
+        (ck / "lwl_model.json").write_text(text[: len(text) // 2] if damage == "truncated json"
+                                           else text.replace('"kind"', '"kin"'))
+        where = ck / "lwl_model.json"
+    root = make_davis(tmp_path / "D", n_frames=3, sequences=("s",))
+    err = _error_of(capsys, "--checkpoint", ck, "--root", root, "--out", tmp_path / "o")
+    assert str(where) in err and ("damaged" in err or "missing" in err), err
+
+
+def test_unwritable_out(tmp_path, checkpoint, capsys):  # noqa: F811
+    root = make_davis(tmp_path / "D", n_frames=3, sequences=("s",))
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the output folder should go")
+    err = _error_of(capsys, "--checkpoint", checkpoint[1], "--root", root, "--out", blocker / "out")
+    assert str(blocker / "out") in err and "cannot write" in err
+    mask = root / "Annotations" / "480p" / "s" / "00000.png"
+    err = _segment_error(capsys, "--frames", root / "JPEGImages" / "480p" / "s", "--mask", mask,
+                         "--checkpoint", checkpoint[1], "--out", blocker / "seg")
+    assert str(blocker) in err and "cannot write" in err
+    if os.geteuid() != 0:                  # a read-only folder (root ignores permissions)
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        os.chmod(ro, 0o500)
+        err = _error_of(capsys, "--checkpoint", checkpoint[1], "--root", root, "--out", ro)
+        assert "cannot write" in err and "Permission denied" in err
+
+
+def test_full_disk_message():
+    import errno
+
+    from lwl_jax.errors import OutputError, writing
+
+    with pytest.raises(OutputError, match=r"^out/x.png: cannot write \(no space left on the device\)$"):
+        with writing("out/x.png"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+    with pytest.raises(OutputError, match="/dev/full"):      # a real full device, written through the helper
+        with writing("/dev/full"):
+            with open("/dev/full", "wb") as f:
+                f.write(b"x" * 65536)
+                f.flush()
+
+
+def test_sigterm_stops_without_claiming_an_export(tmp_path, capsys):
+    from tests.test_trainer import TINY
+    from train import main
+
+    workdir = tmp_path / "run"
+    checkpoints = workdir / "checkpoints"
+
+    def stop_after_first_checkpoint():     # SIGTERM once training runs (the handler is installed by then)
+        for _ in range(2400):
+            if os.path.isdir(checkpoints) and any(n.isdigit() for n in os.listdir(checkpoints)):
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            time.sleep(0.05)
+
+    threading.Thread(target=stop_after_first_checkpoint, daemon=True).start()
+    code = main(["--config", os.path.join(REPO, "configs", "synthetic.py"), "--workdir", str(workdir),
+                 "--no_progress", *TINY, "--config.num_steps=40"])
+    out = capsys.readouterr().out
+    assert code == 0 and "stopped at step" in out and "of 40" in out and "resume" in out
+    assert "exported" not in out and not os.path.exists(workdir / "export")
