@@ -80,16 +80,18 @@ class ResNet(nn.Module):
     dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x, output_layers: Sequence[str] | None = None):
+        """``output_layers`` (default: the field) chooses the layers returned; layers after the last are skipped."""
+        output_layers = self.output_layers if output_layers is None else output_layers
         out = {}
-        last = max(LAYERS.index(name) for name in self.output_layers)
+        last = max(LAYERS.index(name) for name in output_layers)
         x = conv(self.base_width, 7, 2, use_bias=False, name="conv1", dtype=self.dtype, padding=3)(x)
         x = nn.relu(batch_norm(name="bn1", dtype=self.dtype)(x))
         x = max_pool_3x3_s2(x)
         for i, name in enumerate(LAYERS[: last + 1]):
             x = ResLayer(self.base_width * 2 ** i, self.blocks[i], 1 if i == 0 else 2, self.stride_in_1x1,
                          self.remat, self.dtype, name=name)(x)
-            if name in self.output_layers:
+            if name in output_layers:
                 out[name] = x
         return out
 

@@ -96,10 +96,10 @@ class LWLNet(nn.Module):
             self.box_label_encoder = BoxEncoder(tuple(self.box_dims), self.num_filters, self.dtype)
 
     # --- the pieces -----------------------------------------------------------------------------------------
-    def backbone(self, images):
-        """F: images (..., H, W, 3) -> {layer1..layer4}: (..., h_l, w_l, C_l)."""
+    def backbone(self, images, layers=None):
+        """F: images (..., H, W, 3) -> {layer1..layer4} (or ``layers``): (..., h_l, w_l, C_l)."""
         lead = images.shape[:-3]
-        feats = self.feature_extractor(images.reshape((-1,) + images.shape[-3:]))
+        feats = self.feature_extractor(images.reshape((-1,) + images.shape[-3:]), layers)
         return {k: v.reshape(lead + v.shape[1:]) for k, v in feats.items()}
 
     def target_features(self, layer3):
@@ -148,9 +148,11 @@ class LWLNet(nn.Module):
         """
         n_train, n_test = train_images.shape[0], test_images.shape[0]
         image_size = train_images.shape[-3:-1]
-        feats = self.backbone(jnp.concatenate([train_images, test_images], axis=0))
-        x = self.target_features(feats["layer3"])
-        test_feats = {k: v[n_train:] for k, v in feats.items()}
+        # the train frames only need layer3 (for x); running them apart from the test frames skips their layer4
+        # and the slicing of every feature map (and its zero-padded gradient)
+        test_feats = self.backbone(test_images)
+        x = jnp.concatenate([self.target_features(self.backbone(train_images, ("layer3",))["layer3"]),
+                             self.target_features(test_feats["layer3"])], axis=0)
         labels, weights = self.encode_labels(train_masks)
         tau, _ = self.learn(x[:n_train], labels, weights, self.optim_iter)
         if not self.apply_refinement:
