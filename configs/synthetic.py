@@ -38,4 +38,5 @@ def get_config():
     c.log_every = 10
     c.seed = 0
     c.init_checkpoint = ""
+    c.init_skip = ()                 # regexes of arrays the init checkpoint may lack or not fit
     return c

@@ -51,6 +51,7 @@ def base(**over):
     c.forward = "segmentation"
     c.init_scheme = "reference"
     c.init_checkpoint = ""
+    c.init_skip = ()                     # regexes of arrays the init checkpoint may lack or not fit (merge.py)
     c.checkpoint_every = 1000
     c.keep_checkpoints = 3
     c.log_every = 50
@@ -67,6 +68,7 @@ def stage1():
     c.lr = ml_collections.ConfigDict(dict(default=2e-4, filter_optimizer=1e-4, target_features=2e-5,
                                           decoder=1e-4, label_encoder=2e-4))
     c.init_checkpoint = "pretrained/e2e_mask_rcnn_R_50_FPN_1x_converted.pkl"
+    c.init_skip = (r"^(params|batch_stats)/(?!feature_extractor/)",)    # a backbone: the rest starts fresh
     return c
 
 
@@ -99,5 +101,6 @@ def boxinit():
                          max_log_scale=0.0, worker_count=4, weights=dict(youtubevos=1.0, coco=1.0, davis=1.0))
     c.lr = ml_collections.ConfigDict(dict(default=1e-3))
     c.init_checkpoint = "runs/long/stage2/export"
+    c.init_skip = (r"^(params|batch_stats)/box_label_encoder/",)       # B is new; the rest is stage 2's
     c.validation.every = 0
     return c

@@ -198,17 +198,19 @@ def initial_state(model, cfg, tx_builder):
     h, w = cfg.data.height, cfg.data.width
     variables = init_variables(model, int(cfg.seed), (h, w), cfg.get("init_scheme", "reference"))
     if cfg.get("init_checkpoint"):
-        variables = load_init(variables, cfg.init_checkpoint)
+        variables = load_init(variables, cfg.init_checkpoint, tuple(cfg.get("init_skip", ())))
     tx = tx_builder(variables["params"])
     state = TrainState(step=jnp.zeros((), jnp.int32), params=variables["params"],
                        batch_stats=variables["batch_stats"], opt_state=tx.init(variables["params"]))
     return state, tx
 
 
-def load_init(variables, path):
-    """Overwrite variables with those of a converted or PyTorch checkpoint (whole network or backbone only)."""
+def load_init(variables, path, init_skip=()):
+    """``variables`` with every array taken from a converted or PyTorch checkpoint (whole network or backbone
+    only), strictly: see :func:`lwl_jax.training.merge.merge_params`. Prints what was loaded and skipped."""
     from lwl_jax.convert.checkpoint import load_converted, read_checkpoint, to_variables
     from lwl_jax.models.lwl import LWLNet
+    from lwl_jax.training.merge import merge_params
 
     if os.path.isdir(path):
         _, _, loaded = load_converted(path)
@@ -216,12 +218,10 @@ def load_init(variables, path):
         ck = read_checkpoint(path)
         fields = {k: v for k, v in ck.model_config.items()}
         _, loaded = to_variables(ck, LWLNet(**fields) if ck.kind != "backbone" else None)
-    out = {}
-    for col, tree in variables.items():
-        flat = flatten_dict(tree)
-        flat.update({k: jnp.asarray(v) for k, v in flatten_dict(loaded.get(col, {})).items() if k in flat})
-        out[col] = unflatten_dict(flat)
-    return out
+    merged, report = merge_params(variables, loaded, init_skip, source=str(path))
+    if jax.process_index() == 0:
+        print("\n".join(report))
+    return jax.tree_util.tree_map(jnp.asarray, merged)
 
 
 def _host(tree):
