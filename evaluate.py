@@ -18,6 +18,8 @@ import argparse
 import os
 import sys
 
+from lwl_jax.cli import run
+
 
 def build_parser():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -36,7 +38,7 @@ def build_parser():
     return p
 
 
-def main(argv=None) -> int:
+def _main(argv) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     overrides = [a for a in argv if a.startswith("--config.")]
     args = build_parser().parse_args([a for a in argv if not a.startswith("--config.")])
@@ -44,67 +46,65 @@ def main(argv=None) -> int:
 
     from lwl_jax import metrics
     from lwl_jax.config_util import load_config
-    from lwl_jax.convert import CheckpointError
     from lwl_jax.data.davis import DatasetError, davis_sequences, folder_sequence
     from lwl_jax.data.youtubevos import youtubevos_sequences, zip_submission
-    from lwl_jax.errors import LWLError, writing
+    from lwl_jax.errors import writing
     from lwl_jax.tracking.video import load_tracking_model, segment_sequence, sequence_done
 
-    try:
-        params = load_config(args.config, overrides)
-        model, variables = load_tracking_model(args.checkpoint, params)
-        subset = args.sequences.split(",") if args.sequences else None
-        args.split = args.split or ("valid" if args.dataset == "youtubevos" else "val")
-        write = {}
-        if args.dataset in ("davis", "youtubevos") and not args.root:
-            raise DatasetError(f"--root is required for --dataset {args.dataset}")
-        if args.dataset == "davis":
-            seqs = davis_sequences(args.root, args.split, args.resolution, subset)
-        elif args.dataset == "youtubevos":
-            pairs = youtubevos_sequences(args.root, args.split, subset)
-            seqs = [s for s, _ in pairs]
-            write = {s.name: set(w) for s, w in pairs}
-        else:
-            if not (args.frames and args.mask):
-                raise DatasetError("--frames and --mask are required for --dataset folder")
-            seqs = [folder_sequence(args.frames, args.mask)]
-        todo = [s for s in seqs if not sequence_done(args.out, s)]
-        for seq in todo:  # fail in seconds on a bad first frame, annotation or frame size, before any work
-            seq.load_annotation(0, seq.load_frame(0).shape[:2])
-            seq.check_frame_sizes()
-        score = args.dataset == "davis" and not args.no_score and \
-            metrics.ground_truth_complete(os.path.join(args.root, "Annotations", args.resolution), seqs)
-        with writing(args.out):
-            os.makedirs(args.out, exist_ok=True)
-        if len(todo) < len(seqs):
-            print(f"resuming: {len(seqs) - len(todo)} of {len(seqs)} sequences already done")
-        frames = seconds = 0
-        with tqdm(total=sum(len(s.frames) for s in todo), unit="frame", desc="segmenting") as bar:
-            for seq in todo:
-                bar.set_postfix_str(seq.name)
-                _, _, sec = segment_sequence(model, variables, params, seq, args.out, write.get(seq.name),
-                                             progress=bar)
-                frames += len(seq.frames)
-                seconds += sec
-        if frames:
-            print(f"{frames} frames in {seconds:.1f} s: {frames / seconds:.2f} FPS (compilation included)")
-        if args.dataset == "youtubevos":
-            zip_path = os.path.join(args.out, f"{args.split}_submission.zip")
-            with writing(zip_path):
-                zip_submission(args.out, zip_path, [s.name for s in seqs])
-            print(f"wrote {zip_path}")
-        if score:
-            scores = metrics.evaluate_folder(args.root, args.out, args.split, [s.name for s in seqs],
-                                             args.resolution)
-            g, _ = metrics.write_results(args.out, args.split, scores)
-            print("  ".join(f"{k} {v:.3f}" for k, v in g.items()))
-        elif args.dataset == "davis" and not args.no_score:
-            print("ground truth has only first-frame annotations: J&F not computed")
-    except (LWLError, DatasetError, CheckpointError, FileNotFoundError, KeyError) as e:
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"error: {msg}", file=sys.stderr)
-        return 2
+    params = load_config(args.config, overrides)
+    model, variables = load_tracking_model(args.checkpoint, params)
+    subset = args.sequences.split(",") if args.sequences else None
+    args.split = args.split or ("valid" if args.dataset == "youtubevos" else "val")
+    write = {}
+    if args.dataset in ("davis", "youtubevos") and not args.root:
+        raise DatasetError(f"--root is required for --dataset {args.dataset}")
+    if args.dataset == "davis":
+        seqs = davis_sequences(args.root, args.split, args.resolution, subset)
+    elif args.dataset == "youtubevos":
+        pairs = youtubevos_sequences(args.root, args.split, subset)
+        seqs = [s for s, _ in pairs]
+        write = {s.name: set(w) for s, w in pairs}
+    else:
+        if not (args.frames and args.mask):
+            raise DatasetError("--frames and --mask are required for --dataset folder")
+        seqs = [folder_sequence(args.frames, args.mask)]
+    todo = [s for s in seqs if not sequence_done(args.out, s)]
+    for seq in todo:  # fail in seconds on a bad first frame, annotation or frame size, before any work
+        seq.load_annotation(0, seq.load_frame(0).shape[:2])
+        seq.check_frame_sizes()
+    score = args.dataset == "davis" and not args.no_score and \
+        metrics.ground_truth_complete(os.path.join(args.root, "Annotations", args.resolution), seqs)
+    with writing(args.out):
+        os.makedirs(args.out, exist_ok=True)
+    if len(todo) < len(seqs):
+        print(f"resuming: {len(seqs) - len(todo)} of {len(seqs)} sequences already done")
+    frames = seconds = 0
+    with tqdm(total=sum(len(s.frames) for s in todo), unit="frame", desc="segmenting") as bar:
+        for seq in todo:
+            bar.set_postfix_str(seq.name)
+            _, _, sec = segment_sequence(model, variables, params, seq, args.out, write.get(seq.name),
+                                         progress=bar)
+            frames += len(seq.frames)
+            seconds += sec
+    if frames:
+        print(f"{frames} frames in {seconds:.1f} s: {frames / seconds:.2f} FPS (compilation included)")
+    if args.dataset == "youtubevos":
+        zip_path = os.path.join(args.out, f"{args.split}_submission.zip")
+        with writing(zip_path):
+            zip_submission(args.out, zip_path, [s.name for s in seqs])
+        print(f"wrote {zip_path}")
+    if score:
+        scores = metrics.evaluate_folder(args.root, args.out, args.split, [s.name for s in seqs],
+                                         args.resolution)
+        g, _ = metrics.write_results(args.out, args.split, scores)
+        print("  ".join(f"{k} {v:.3f}" for k, v in g.items()))
+    elif args.dataset == "davis" and not args.no_score:
+        print("ground truth has only first-frame annotations: J&F not computed")
     return 0
+
+
+def main(argv=None) -> int:
+    return run(_main, argv)
 
 
 if __name__ == "__main__":

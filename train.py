@@ -13,8 +13,10 @@ import argparse
 import os
 import sys
 
+from lwl_jax.cli import run
 
-def main(argv=None) -> int:
+
+def _main(argv) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     overrides = [a for a in argv if a.startswith("--config.")]
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -35,9 +37,7 @@ def main(argv=None) -> int:
     elif a.distributed:
         jax.distributed.initialize()
     from lwl_jax.config_util import load_config
-    from lwl_jax.convert import CheckpointError
     from lwl_jax.data.davis import DatasetError
-    from lwl_jax.errors import LWLError
     from lwl_jax.training.trainer import train
 
     def unfinished(state, stage_cfg, workdir):
@@ -49,36 +49,35 @@ def main(argv=None) -> int:
                   f"{workdir} (no export yet): run the same command to resume")
         return True
 
-    try:
-        cfg = load_config(a.config, overrides)
-        stages = cfg.get("stages")
-        if stages is None:
-            state = train(cfg, a.workdir, progress=not a.no_progress)
-            if unfinished(state, cfg, a.workdir):
+    cfg = load_config(a.config, overrides)
+    stages = cfg.get("stages")
+    if stages is None:
+        state = train(cfg, a.workdir, progress=not a.no_progress)
+        if unfinished(state, cfg, a.workdir):
+            return 0
+        export = os.path.join(a.workdir, "export")
+    else:                       # several stages, each starting from the previous one's export
+        previous = None
+        for name in stages:
+            stage_cfg = cfg[name]
+            if previous is not None:
+                stage_cfg.init_checkpoint = previous
+            workdir = os.path.join(a.workdir, name)
+            print(f"== {name} in {workdir}")
+            try:
+                state = train(stage_cfg, workdir, progress=not a.no_progress)
+            except DatasetError as e:    # name the key as it is spelled in this config
+                raise DatasetError(str(e).replace("config key ", f"config key {name}.")) from None
+            if unfinished(state, stage_cfg, workdir):
                 return 0
-            export = os.path.join(a.workdir, "export")
-        else:                       # several stages, each starting from the previous one's export
-            previous = None
-            for name in stages:
-                stage_cfg = cfg[name]
-                if previous is not None:
-                    stage_cfg.init_checkpoint = previous
-                workdir = os.path.join(a.workdir, name)
-                print(f"== {name} in {workdir}")
-                try:
-                    state = train(stage_cfg, workdir, progress=not a.no_progress)
-                except DatasetError as e:    # name the key as it is spelled in this config
-                    raise DatasetError(str(e).replace("config key ", f"config key {name}.")) from None
-                if unfinished(state, stage_cfg, workdir):
-                    return 0
-                previous = export = os.path.join(workdir, "export")
-    except (FileNotFoundError, KeyError, ValueError, LWLError, DatasetError, CheckpointError) as e:
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"error: {msg}", file=sys.stderr)
-        return 2
+            previous = export = os.path.join(workdir, "export")
     if jax.process_index() == 0:
         print(f"finished at step {int(state.step)}; exported model in {export}")
     return 0
+
+
+def main(argv=None) -> int:
+    return run(_main, argv)
 
 
 if __name__ == "__main__":

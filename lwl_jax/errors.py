@@ -23,6 +23,10 @@ class UnsafeCheckpointError(CheckpointError):
     """The checkpoint's pickle asks for a callable that could execute code; it was refused, nothing ran."""
 
 
+class ConfigError(LWLError, ValueError):
+    """A config file, key or value that cannot be used (the message names the key, what it expects and what it got)."""
+
+
 class OutputError(LWLError):
     """An output cannot be written (read-only folder, disk full, …); what was written before stays valid."""
 

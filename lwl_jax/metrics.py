@@ -22,8 +22,9 @@ import warnings
 
 import numpy as np
 
+from lwl_jax.cli import run
 from lwl_jax.data.davis import DatasetError, read_index_png
-from lwl_jax.errors import LWLError, writing
+from lwl_jax.errors import writing
 
 BOUND_TH = 0.008
 
@@ -228,19 +229,15 @@ def write_results(results_dir, split, scores):
     return g, per_obj
 
 
-def main(argv=None):
+def _main(argv):
     p = argparse.ArgumentParser(prog="python -m lwl_jax.metrics", description=__doc__.splitlines()[0])
     p.add_argument("davis_root")
     p.add_argument("results_dir")
     p.add_argument("--split", default="val")
     p.add_argument("--json", help="write per-object mean J and F as {sequence: {object: {J, F}}}")
     a = p.parse_args(argv)
-    try:
-        scores = evaluate_folder(a.davis_root, a.results_dir, a.split)
-        g, _ = write_results(a.results_dir, a.split, scores)
-    except LWLError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    scores = evaluate_folder(a.davis_root, a.results_dir, a.split)
+    g, _ = write_results(a.results_dir, a.split, scores)
     print("  ".join(f"{k} {v:.3f}" for k, v in g.items()))
     if a.json:
         out = {s: {str(k): {"J": float(np.nanmean(v["J"])), "F": float(np.nanmean(v["F"]))} for k, v in o.items()}
@@ -249,6 +246,10 @@ def main(argv=None):
             json.dump(out, f, indent=1)
         os.replace(a.json + ".tmp", a.json)
     return 0
+
+
+def main(argv=None) -> int:
+    return run(_main, argv)
 
 
 if __name__ == "__main__":

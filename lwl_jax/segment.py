@@ -16,6 +16,7 @@ import json
 import os
 import sys
 
+from lwl_jax.cli import run
 
 REPO_CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
@@ -30,7 +31,7 @@ def _box(text):
     return vals
 
 
-def main(argv=None) -> int:
+def _main(argv) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     overrides = [a for a in argv if a.startswith("--config.")]
     p = argparse.ArgumentParser(prog="python -m lwl_jax.segment", description=__doc__.splitlines()[0])
@@ -49,68 +50,66 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     from lwl_jax.config_util import load_config
-    from lwl_jax.convert import CheckpointError
-    from lwl_jax.data.davis import (DatasetError, Sequence, check_same_size, frames_in, read_index_png,
-                                    write_index_png)
-    from lwl_jax.errors import LWLError, writing
+    from lwl_jax.data.davis import DatasetError, Sequence, check_same_size, frames_in, read_index_png, write_index_png
     from lwl_jax.data.video_io import overlay, read_video, write_video
+    from lwl_jax.errors import writing
     from lwl_jax.tracking.tracker import LWLTracker
     from lwl_jax.tracking.video import load_tracking_model, objects_in
 
-    try:
-        config = args.config or os.path.join(REPO_CONFIGS, "lwl_boxinit.py" if args.box else "lwl_ytvos.py")
-        params = load_config(config, overrides)
-        if args.box:
-            params.init_with_box = True
-        model, variables = load_tracking_model(args.checkpoint, params)
-        if args.video:
-            frames = read_video(args.video)
-            names = [f"{i:05d}" for i in range(len(frames))]
-            get = frames.__getitem__
-        else:
-            paths = frames_in(args.frames)
-            seq = Sequence("frames", paths, {})
-            seq.check_frame_sizes()         # before any work
-            names = seq.frame_names()
-            get = seq.load_frame
-        if not names:
-            raise DatasetError(f"{args.video}: no frames")
-        first = get(0)
-        if args.mask:
-            labels = read_index_png(args.mask)
-            if labels.shape != first.shape[:2]:
-                raise DatasetError(f"{args.mask}: mask size {labels.shape[1]}x{labels.shape[0]} does not match "
-                                   f"the frame size {first.shape[1]}x{first.shape[0]}")
-            ids = objects_in(labels)
-            if not ids:
-                raise DatasetError(f"{args.mask}: empty first-frame mask (no object to track)")
-            objects = {k: {"mask": labels == k} for k in ids}
-        else:
-            objects = {k + 1: {"box": b} for k, b in enumerate(args.box)}
-        mask_dir = os.path.join(args.out, "masks")
-        with writing(mask_dir):
-            os.makedirs(mask_dir, exist_ok=True)
-        tracker = LWLTracker(model, variables, params)
-        boxes, overlays = {}, []
-        for i in tqdm(range(len(names)), unit="frame", desc="segmenting"):
-            frame = first if i == 0 else get(i)
-            check_same_size(args.video or paths[i], frame.shape[:2], first.shape[:2])
-            out = tracker.initialize(frame, objects) if i == 0 else tracker.track(frame)
-            write_index_png(os.path.join(mask_dir, names[i] + ".png"), out.labels)
-            boxes[names[i]] = {str(k): [round(float(v), 2) for v in b] for k, b in out.boxes.items()}
-            overlays.append(overlay(frame, out.labels, out.boxes))
-        tmp = os.path.join(args.out, "boxes.json.tmp")
-        with writing(tmp):
-            with open(tmp, "w") as f:
-                json.dump(boxes, f, indent=1)
-            os.replace(tmp, os.path.join(args.out, "boxes.json"))
-        with writing(os.path.join(args.out, "overlay")):
-            video = write_video(os.path.join(args.out, "overlay"), overlays, args.fps)
-        print(f"wrote {len(names)} masks to {mask_dir}, boxes.json and {video}")
-    except (LWLError, DatasetError, CheckpointError, FileNotFoundError, KeyError) as e:
-        print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
-        return 2
+    config = args.config or os.path.join(REPO_CONFIGS, "lwl_boxinit.py" if args.box else "lwl_ytvos.py")
+    params = load_config(config, overrides)
+    if args.box:
+        params.init_with_box = True
+    model, variables = load_tracking_model(args.checkpoint, params)
+    if args.video:
+        frames = read_video(args.video)
+        names = [f"{i:05d}" for i in range(len(frames))]
+        get = frames.__getitem__
+    else:
+        paths = frames_in(args.frames)
+        seq = Sequence("frames", paths, {})
+        seq.check_frame_sizes()         # before any work
+        names = seq.frame_names()
+        get = seq.load_frame
+    if not names:
+        raise DatasetError(f"{args.video}: no frames")
+    first = get(0)
+    if args.mask:
+        labels = read_index_png(args.mask)
+        if labels.shape != first.shape[:2]:
+            raise DatasetError(f"{args.mask}: mask size {labels.shape[1]}x{labels.shape[0]} does not match "
+                               f"the frame size {first.shape[1]}x{first.shape[0]}")
+        ids = objects_in(labels)
+        if not ids:
+            raise DatasetError(f"{args.mask}: empty first-frame mask (no object to track)")
+        objects = {k: {"mask": labels == k} for k in ids}
+    else:
+        objects = {k + 1: {"box": b} for k, b in enumerate(args.box)}
+    mask_dir = os.path.join(args.out, "masks")
+    with writing(mask_dir):
+        os.makedirs(mask_dir, exist_ok=True)
+    tracker = LWLTracker(model, variables, params)
+    boxes, overlays = {}, []
+    for i in tqdm(range(len(names)), unit="frame", desc="segmenting"):
+        frame = first if i == 0 else get(i)
+        check_same_size(args.video or paths[i], frame.shape[:2], first.shape[:2])
+        out = tracker.initialize(frame, objects) if i == 0 else tracker.track(frame)
+        write_index_png(os.path.join(mask_dir, names[i] + ".png"), out.labels)
+        boxes[names[i]] = {str(k): [round(float(v), 2) for v in b] for k, b in out.boxes.items()}
+        overlays.append(overlay(frame, out.labels, out.boxes))
+    tmp = os.path.join(args.out, "boxes.json.tmp")
+    with writing(tmp):
+        with open(tmp, "w") as f:
+            json.dump(boxes, f, indent=1)
+        os.replace(tmp, os.path.join(args.out, "boxes.json"))
+    with writing(os.path.join(args.out, "overlay")):
+        video = write_video(os.path.join(args.out, "overlay"), overlays, args.fps)
+    print(f"wrote {len(names)} masks to {mask_dir}, boxes.json and {video}")
     return 0
+
+
+def main(argv=None) -> int:
+    return run(_main, argv)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import sys
 import numpy as np
 from PIL import Image, ImageDraw
 
+from lwl_jax.cli import run
 from lwl_jax.models.lwl import IMAGE_MEAN_BGR
 
 # anchor colours of a perceptual "magma"-like map
@@ -58,7 +59,7 @@ def channel_row(maps, tile, absolute=False):
     return [_tile(maps[..., c], tile, lo, hi) for c in range(maps.shape[-1])]
 
 
-def main(argv=None) -> int:
+def _main(argv) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     overrides = [a for a in argv if a.startswith("--config.")]
     p = argparse.ArgumentParser(prog="python -m lwl_jax.visualize", description=__doc__.splitlines()[0])
@@ -73,50 +74,49 @@ def main(argv=None) -> int:
     a = p.parse_args([x for x in argv if not x.startswith("--config.")])
 
     from lwl_jax.config_util import load_config
-    from lwl_jax.convert import CheckpointError
     from lwl_jax.data.davis import DatasetError, folder_sequence
     from lwl_jax.tracking.tracker import LWLTracker
     from lwl_jax.tracking.video import load_tracking_model, objects_in
 
-    try:
-        params = load_config(a.config, overrides)
-        model, variables = load_tracking_model(a.checkpoint, params)
-        seq = folder_sequence(a.frames, a.mask)
-        frame = seq.load_frame(0)
-        labels = seq.load_annotation(0, frame.shape[:2])
-        ids = objects_in(labels)
-        if not ids:
-            raise DatasetError(f"{a.mask}: empty first-frame mask (no object to track)")
-        obj = a.object if a.object is not None else ids[0]
-        if obj not in ids:
-            raise DatasetError(f"{a.mask}: no object {obj} (objects: {ids})")
-        k = ids.index(obj)
-        tracker = LWLTracker(model, variables, params)
-        tracker.initialize(frame, {i: {"mask": labels == i} for i in ids})
-        first = {n: np.asarray(v[k]) for n, v in tracker.last.items()}
-        tile = first["labels"].shape[:2]
-        tile = (tile[0] * 2, tile[1] * 2)
-        mask_img = colormap(first["mask_crops"])
-        rows = [("frame 0: crop, mask", [_crop_rgb(first["crops"]), mask_img]),
-                ("E(y) labels", channel_row(first["labels"], tile)),
-                ("|W(y)| weights", channel_row(first["weights"], tile, absolute=True))]
-        for t in range(1, min(len(seq.frames), a.num_frames + 1)):
-            out = tracker.track(seq.load_frame(t))
-            last = {n: np.asarray(v[k]) for n, v in tracker.last.items()}
-            prob = 1 / (1 + np.exp(-last["logits"]))
-            rows.append((f"frame {t}: crop, mask", [_crop_rgb(last["crops"]), colormap(prob)]))
-            rows.append((f"frame {t}: T_tau(x)", channel_row(last["encoding"], tile)))
-            del out
-        canvas = render_rows(rows, tile)
-        os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-        tmp = a.out + ".tmp.png"
-        canvas.save(tmp)
-        os.replace(tmp, a.out)
-        print(f"wrote {a.out}")
-    except (DatasetError, CheckpointError, FileNotFoundError, KeyError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    params = load_config(a.config, overrides)
+    model, variables = load_tracking_model(a.checkpoint, params)
+    seq = folder_sequence(a.frames, a.mask)
+    frame = seq.load_frame(0)
+    labels = seq.load_annotation(0, frame.shape[:2])
+    ids = objects_in(labels)
+    if not ids:
+        raise DatasetError(f"{a.mask}: empty first-frame mask (no object to track)")
+    obj = a.object if a.object is not None else ids[0]
+    if obj not in ids:
+        raise DatasetError(f"{a.mask}: no object {obj} (objects: {ids})")
+    k = ids.index(obj)
+    tracker = LWLTracker(model, variables, params)
+    tracker.initialize(frame, {i: {"mask": labels == i} for i in ids})
+    first = {n: np.asarray(v[k]) for n, v in tracker.last.items()}
+    tile = first["labels"].shape[:2]
+    tile = (tile[0] * 2, tile[1] * 2)
+    mask_img = colormap(first["mask_crops"])
+    rows = [("frame 0: crop, mask", [_crop_rgb(first["crops"]), mask_img]),
+            ("E(y) labels", channel_row(first["labels"], tile)),
+            ("|W(y)| weights", channel_row(first["weights"], tile, absolute=True))]
+    for t in range(1, min(len(seq.frames), a.num_frames + 1)):
+        out = tracker.track(seq.load_frame(t))
+        last = {n: np.asarray(v[k]) for n, v in tracker.last.items()}
+        prob = 1 / (1 + np.exp(-last["logits"]))
+        rows.append((f"frame {t}: crop, mask", [_crop_rgb(last["crops"]), colormap(prob)]))
+        rows.append((f"frame {t}: T_tau(x)", channel_row(last["encoding"], tile)))
+        del out
+    canvas = render_rows(rows, tile)
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+    tmp = a.out + ".tmp.png"
+    canvas.save(tmp)
+    os.replace(tmp, a.out)
+    print(f"wrote {a.out}")
     return 0
+
+
+def main(argv=None) -> int:
+    return run(_main, argv)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lwl_jax.data.davis import write_index_png
 from tests.test_evaluate import H, W, REPO, SMALL, _error_of, checkpoint, make_davis, run_eval  # noqa: F401
 
 
@@ -149,3 +148,38 @@ def test_sigterm_stops_without_claiming_an_export(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0 and "stopped at step" in out and "of 40" in out and "resume" in out
     assert "exported" not in out and not os.path.exists(workdir / "export")
+
+
+def _train_error(capsys, *overrides, config="synthetic.py"):
+    from train import main
+
+    code = main(["--config", os.path.join(REPO, "configs", config), "--workdir", "/nonexistent/never",
+                 "--no_progress", *overrides])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: "), err
+    return err[0]
+
+
+def test_wrong_overrides_fail_before_any_work(tmp_path, checkpoint, capsys):  # noqa: F811
+    err = _train_error(capsys, "--config.batch_size=abc")
+    assert "--config.batch_size=abc" in err and "expected int" in err
+    err = _train_error(capsys, "--config.model.dtype=bf16", config="stage2.py")
+    assert "model.dtype" in err and "'bf16'" in err
+    assert "unknown config key 'data.heigth'" in _train_error(capsys, "--config.data.heigth=64")
+    assert "unknown config key 'nope'" in _train_error(capsys, "--config.nope.x=1")
+    root = make_davis(tmp_path / "D", n_frames=3, sequences=("s",))
+    err = _error_of(capsys, "--checkpoint", checkpoint[1], "--root", root, "--out", tmp_path / "o",
+                    "--config.net_opt_iter=many")
+    assert "--config.net_opt_iter=many" in err and "expected int" in err
+
+
+def test_our_own_bugs_keep_their_traceback(tmp_path, checkpoint, monkeypatch):  # noqa: F811
+    import lwl_jax.tracking.video as video
+
+    def broken(*args, **kwargs):
+        raise ValueError("an internal bug")
+
+    monkeypatch.setattr(video, "segment_sequence", broken)
+    root = make_davis(tmp_path / "D", n_frames=3, sequences=("s",))
+    with pytest.raises(ValueError, match="an internal bug"):
+        run_eval("--checkpoint", checkpoint[1], "--root", root, "--out", tmp_path / "o")

@@ -21,6 +21,7 @@ from lwl_jax.data.davis import DatasetError
 from lwl_jax.data.processing import ProcessingConfig, process
 from lwl_jax.data.sampler import sample_frames
 from lwl_jax.data.synthetic import SyntheticConfig, generate
+from lwl_jax.errors import ConfigError
 from lwl_jax.models.lwl import IMAGE_MEAN_BGR
 
 MAX_ATTEMPTS = 100
@@ -42,7 +43,7 @@ class VOSSampleBuilder:
 
     def __init__(self, datasets, weights, processing: ProcessingConfig, seed=0, num_test=3, max_gap=100):
         if not datasets or any(len(d) == 0 for d in datasets):
-            raise ValueError("every training dataset needs at least one sequence")
+            raise ConfigError("every training dataset needs at least one sequence")
         self.datasets = datasets
         self.p = np.asarray(weights, np.float64) / np.sum(weights)
         self.processing, self.seed, self.num_test, self.max_gap = processing, seed, num_test, max_gap
@@ -128,7 +129,7 @@ class Loader:
         import grain
 
         if global_batch % process_count:
-            raise ValueError(f"batch_size {global_batch} is not divisible by the {process_count} processes")
+            raise ConfigError(f"batch_size {global_batch} is not divisible by the {process_count} processes")
         self.local_batch = global_batch // process_count
         self.worker_count = int(worker_count)
         ds = grain.MapDataset.range(int(num_steps) * self.local_batch)
@@ -155,6 +156,6 @@ class Loader:
 
     def restore(self, state):
         if int(state["worker_count"]) != self.worker_count:
-            raise ValueError(f"the checkpoint's data iterator was saved with worker_count={state['worker_count']}; "
+            raise ConfigError(f"the checkpoint's data iterator was saved with worker_count={state['worker_count']}; "
                              f"resume with --config.data.worker_count={state['worker_count']}")
         self.iterator.set_state(state["grain"])

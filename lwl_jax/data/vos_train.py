@@ -24,6 +24,7 @@ from importlib import resources
 import numpy as np
 
 from lwl_jax.data.davis import DatasetError, read_index_png, read_rgb
+from lwl_jax.errors import ConfigError
 
 SPLITS = ("jjtrain", "jjvalid")
 
@@ -61,7 +62,7 @@ class TrainSequence:
 def split_ids(name: str):
     """Video ids of a bundled YouTube-VOS 2019 split ('jjtrain' or 'jjvalid')."""
     if name not in SPLITS:
-        raise ValueError(f"unknown YouTube-VOS split {name!r}; expected one of {SPLITS} or a file path")
+        raise ConfigError(f"unknown YouTube-VOS split {name!r}; expected one of {SPLITS} or a file path")
     text = resources.files("lwl_jax.data.splits").joinpath(f"youtubevos_{name}.txt").read_text()
     return [s.strip() for s in text.splitlines() if s.strip()]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from lwl_jax.data.pipeline import SyntheticSampleBuilder, VOSSampleBuilder
 from lwl_jax.data.processing import ProcessingConfig
+from lwl_jax.errors import ConfigError
 
 
 def processing_config(d, augment=True):
@@ -29,7 +30,7 @@ def open_datasets(d, progress=True):
     if d.get("coco_root"):
         out.append((coco_train(d.coco_root, d.get("coco_split", "train2017")), float(d.weights.get("coco", 1.0))))
     if not out:
-        raise ValueError("config data.kind='vos' needs at least one of data.youtubevos_root, data.davis_root, "
+        raise ConfigError("config data.kind='vos' needs at least one of data.youtubevos_root, data.davis_root, "
                          "data.coco_root")
     return out
 
@@ -43,4 +44,4 @@ def sample_builder(cfg):
         sets = open_datasets(d)
         return VOSSampleBuilder([s for s, _ in sets], [w for _, w in sets], processing_config(d), int(d.seed),
                                 num_test, int(d.get("max_gap", 100)))
-    raise ValueError(f"unknown config data.kind {d.kind!r}; expected 'synthetic' or 'vos'")
+    raise ConfigError(f"unknown config data.kind {d.kind!r}; expected 'synthetic' or 'vos'")

@@ -4,6 +4,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from lwl_jax.errors import ConfigError
+
 
 def lovasz_grad(gt_sorted):
     """Discrete derivative of the Jaccard loss along the sorted errors (Berman et al., 2018)."""
@@ -85,7 +87,7 @@ def segmentation_loss(logits, labels, weight: float = 100.0, kind: str = "lovasz
     given the test frame's own label encoding), while the cross-entropy term gives every pixel a gradient.
     """
     if kind not in LOSSES:
-        raise ValueError(f"unknown loss {kind!r}; expected one of {LOSSES}")
+        raise ConfigError(f"unknown loss {kind!r}; expected one of {LOSSES}")
     out = 0.0
     if "lovasz" in kind:
         out = out + lovasz_loss(logits, labels)

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 from flax.traverse_util import flatten_dict, unflatten_dict
 
+from lwl_jax.errors import ConfigError
 from lwl_jax.training.frozen import trainable_mask
 from lwl_jax.training.loss import iou_statistic, segmentation_loss
 
@@ -19,7 +20,7 @@ def forward(params, batch_stats, model, batch, kind: str = "segmentation"):
     if kind == "box":
         return model.apply(variables, batch["train_images"], batch["train_masks"], method=type(model).box_forward)
     if kind != "segmentation":
-        raise ValueError(f"unknown training forward {kind!r}; expected one of {FORWARDS}")
+        raise ConfigError(f"unknown training forward {kind!r}; expected one of {FORWARDS}")
     return model.apply(variables, batch["train_images"], batch["test_images"], batch["train_masks"])
 
 

@@ -25,6 +25,7 @@ from flax.traverse_util import flatten_dict, unflatten_dict
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from lwl_jax.errors import ConfigError
 from lwl_jax.training.frozen import FROZEN_PREFIXES
 from lwl_jax.training.loss import iou_statistic, segmentation_loss
 from lwl_jax.training.objective import forward, split_trained, targets
@@ -92,7 +93,7 @@ def make_grad_fn(model, mesh, frozen_prefixes, loss_weight: float = 100.0, loss_
         trained, frozen = split_trained(params, frozen_prefixes)
         n = batch["train_images"].shape[1]
         if n % accum_steps:
-            raise ValueError(f"per-device batch {n} is not divisible by accum_steps {accum_steps}")
+            raise ConfigError(f"per-device batch {n} is not divisible by accum_steps {accum_steps}")
 
         def f(trained, b):
             return forward(unflatten_dict({**frozen, **trained}), batch_stats, model, b, kind)
@@ -241,12 +242,13 @@ def train(cfg, workdir, devices=None, progress=True, stop_after=None):
     from lwl_jax.training.summaries import Summaries
     from lwl_jax.training.validation import Validator
 
-    builder = sample_builder(cfg)        # checks the data roots first: a wrong one fails in seconds
+    fields = model_fields(cfg)           # config and data roots are checked first: a mistake fails in seconds
+    builder = sample_builder(cfg)
     os.makedirs(workdir, exist_ok=True)
-    model = LWLNet(**model_fields(cfg))
+    model = LWLNet(**fields)
     mesh = make_mesh(devices)
     if cfg.batch_size % mesh.size:
-        raise ValueError(f"batch_size {cfg.batch_size} is not divisible by the {mesh.size} devices")
+        raise ConfigError(f"batch_size {cfg.batch_size} is not divisible by the {mesh.size} devices")
     state, tx = initial_state(model, cfg, lambda p: make_optimizer(cfg, p))
     total = int(cfg.num_steps)
     loader = Loader(builder, int(cfg.batch_size), total, int(cfg.data.get("worker_count", 0)),
@@ -317,6 +319,8 @@ def model_fields(cfg, for_export=False):
     fields = dict(cfg.model)
     if "dtype" in fields:
         name = fields.pop("dtype")
+        if name not in ("float32", "bfloat16", "float16"):
+            raise ConfigError(f"config key model.dtype: expected 'float32', 'bfloat16' or 'float16', got {name!r}")
         if not for_export:
             fields["dtype"] = jnp.dtype(name)
     if for_export:

@@ -14,6 +14,7 @@ import numpy as np
 
 from lwl_jax import metrics
 from lwl_jax.data.davis import DatasetError, Sequence, davis_sequences, read_index_png
+from lwl_jax.errors import ConfigError
 
 REPO_CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                             "configs")
@@ -84,7 +85,7 @@ class Validator:
         elif v.kind == "davis":
             seqs = davis_sequences(v.root, v.get("split", "val"))[:n]
         else:
-            raise ValueError(f"unknown config validation.kind {v.kind!r}")
+            raise ConfigError(f"unknown config validation.kind {v.kind!r}")
         if not seqs:
             raise DatasetError(f"validation: no sequences ({v.kind})")
         return cls(seqs, params, v.every)
