@@ -23,8 +23,7 @@ from lwl_jax.cli import run
 
 def build_parser():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--config", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs",
-                                                     "lwl_ytvos.py"))
+    p.add_argument("--config", default="lwl_ytvos", help="tracker settings: a preset name or a config file")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--dataset", choices=("davis", "youtubevos", "folder"), default="davis")
     p.add_argument("--root", help="dataset root (davis, youtubevos)")

@@ -17,12 +17,20 @@ from lwl_jax.errors import ConfigError
 
 
 def load_config(path: str, overrides=()) -> ml_collections.ConfigDict:
-    if not os.path.isfile(path):
-        raise ConfigError(f"{path}: config file not found")
-    spec = importlib.util.spec_from_file_location(f"_config_{abs(hash(path))}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    cfg = module.get_config()
+    """``path``: a ``configs/*.py`` file with ``get_config()``, or the name of a tracker preset of the package
+    (``lwl_ytvos``, ``lwl_boxinit``; see ``lwl_jax.tracking.presets``)."""
+    from lwl_jax.tracking.presets import PRESETS
+
+    name = os.path.splitext(path)[0]
+    if not os.path.isfile(path) and name in PRESETS:
+        cfg = PRESETS[name]()
+    elif not os.path.isfile(path):
+        raise ConfigError(f"{path}: config file not found (or a preset name: {', '.join(PRESETS)})")
+    else:
+        spec = importlib.util.spec_from_file_location(f"_config_{abs(hash(path))}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        cfg = module.get_config()
     cfg.lock()
     for item in overrides:
         key, _, raw = item.partition("=")

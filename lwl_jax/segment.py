@@ -6,8 +6,8 @@
 
 Writes ``out/masks/<frame>.png`` (palette PNGs, object ids as in the mask, boxes numbered 1, 2, …),
 ``out/boxes.json`` (per frame: object id -> [x, y, w, h]) and ``out/overlay.mp4`` (``overlay.gif`` when no
-video encoder is installed). Tracker settings come from ``--config`` (default: configs/lwl_ytvos.py, or
-configs/lwl_boxinit.py with ``--box``) with ``--config.key=value`` overrides.
+video encoder is installed). Tracker settings come from ``--config`` (default: the preset lwl_ytvos, or
+lwl_boxinit with ``--box``) with ``--config.key=value`` overrides.
 """
 from __future__ import annotations
 
@@ -17,8 +17,6 @@ import os
 import sys
 
 from lwl_jax.cli import run
-
-REPO_CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
 
 def _box(text):
@@ -56,7 +54,7 @@ def _main(argv) -> int:
     from lwl_jax.tracking.tracker import LWLTracker
     from lwl_jax.tracking.video import load_tracking_model, objects_in
 
-    config = args.config or os.path.join(REPO_CONFIGS, "lwl_boxinit.py" if args.box else "lwl_ytvos.py")
+    config = args.config or ("lwl_boxinit" if args.box else "lwl_ytvos")
     params = load_config(config, overrides)
     if args.box:
         params.init_with_box = True

@@ -66,8 +66,7 @@ def _main(argv) -> int:
     p.add_argument("--frames", required=True)
     p.add_argument("--mask", required=True)
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--config", default=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                                    "configs", "lwl_ytvos.py"))
+    p.add_argument("--config", default="lwl_ytvos", help="tracker settings: a preset name or a config file")
     p.add_argument("--object", type=int, help="object id to show (default: the first)")
     p.add_argument("--num_frames", type=int, default=3, help="later frames to show")
     p.add_argument("--out", required=True)

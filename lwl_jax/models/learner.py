@@ -31,7 +31,6 @@ from jax import lax
 
 from lwl_jax.ops.vma import ct_like, varying
 
-
 # --- the three bilinear maps, one sequence, as matrix products ----------------------------------------------
 # A 3×3 convolution with D = 16 output channels runs far below the CPU's peak. Each map is instead one matrix
 # product with a large inner dimension plus k² shifted copies of a D-channel map (exact up to float32 rounding):

@@ -33,6 +33,7 @@ from lwl_jax.models.lwl import IMAGE_MEAN_BGR
 from lwl_jax.tracking import steps
 from lwl_jax.tracking.geometry import crop_params, init_crop, paste_params, sample_location
 from lwl_jax.tracking.memory import update_sample_weights
+from lwl_jax.tracking.presets import lwl_ytvos
 
 f32 = np.float32
 
@@ -120,17 +121,35 @@ class FrameOutput:
         return {i: p[j] for j, i in enumerate(self.ids)}
 
 
+def with_defaults(params) -> dict:
+    """The caller's settings over the ``lwl_ytvos`` preset (the only source of defaults); extra keys (the
+    reference's ``debug``, ``use_gpu``, …) are kept and ignored."""
+    out = dict(lwl_ytvos())
+    out.update(dict(params))
+    return _Settings(out)
+
+
+class _Settings(dict):
+    """A dict whose keys also read as attributes (``p.net_opt_iter``), like the ConfigDicts it replaces."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
 class LWLTracker:
     def __init__(self, model, variables, params):
         self.model, self.variables = model, variables
-        self.p = params
+        self.p = with_defaults(params)
         self.sample_size = tuple(int(s) for s in params.image_sample_size)
         self.state = TrackerState(None, None)
         self.last = {}   # device arrays of the last step, for pictures (crops, E, W, T_τ(x), logits)
 
     @property
     def border_mode(self):
-        return self.p.get("border_mode", "replicate")
+        return self.p["border_mode"]
 
     def _crop(self, hw, pos, scale):
         return crop_params(hw, pos, f32(scale) * np.array(self.sample_size, f32), self.sample_size,
@@ -141,7 +160,7 @@ class LWLTracker:
         """State of the given objects initialised on ``frame`` and their first-frame scores (K_new, H, W)."""
         hw = frame.shape[:2]
         ids = list(objects)
-        if self.p.get("init_with_box", False):
+        if self.p["init_with_box"]:
             boxes = np.stack([np.asarray(objects[i]["box"], f32) for i in ids])
             img = jnp.asarray(frame)[None, ..., ::-1].astype(jnp.float32) - IMAGE_MEAN_BGR
             logits = steps.box_init_fn(self.model)(self.variables, img, jnp.asarray(boxes))
@@ -218,7 +237,7 @@ class LWLTracker:
         k = len(t.ids)
         t = t.replace(frame_num=t.frame_num + 1)
         # 1. memory and target-model update from the previous frame's merged probabilities (on the device)
-        insert = (t.frame_num > 2) & bool(self.p.get("update_target_model", True))
+        insert = (t.frame_num > 2) & bool(self.p["update_target_model"])
         device = self.state.device
         if insert.any():
             axes = np.stack([self._crop(hw, t.prev_pos[j], t.prev_scale[j])[0] for j in range(k)])
@@ -226,12 +245,12 @@ class LWLTracker:
             for j in np.flatnonzero(insert):
                 t.weights[j], r = update_sample_weights(
                     t.weights[j], int(t.num_stored[j]), None if t.prev_replace[j] < 0 else int(t.prev_replace[j]),
-                    float(self.p.learning_rate), float(self.p.get("init_samples_minimum_weight", 0.0) or 0.0),
-                    bool(self.p.get("lower_init_weight", False)))
+                    float(self.p.learning_rate), float(self.p["init_samples_minimum_weight"] or 0.0),
+                    bool(self.p["lower_init_weight"]))
                 t.prev_replace[j] = r
                 t.num_stored[j] = min(t.num_stored[j] + 1, t.weights.shape[1])
                 slots[j] = r
-            skip = int(self.p.get("train_skipping", 1))
+            skip = int(self.p["train_skipping"])
             learn = insert & ((t.frame_num - 1) % skip == 0)
             m = self._memory_bucket(int(t.num_stored.max()))
             update = steps.update_fn(self.model, int(self.p.net_opt_update_iter) if learn.any() else 0, m,
@@ -240,7 +259,7 @@ class LWLTracker:
                 (axes, slots, insert, learn, np.ascontiguousarray(t.weights[:, :m].T))))
         # 2. target state from the previous merged probabilities, scale clipping, this frame's search regions
         axes, paste = [], []
-        min_area = float(self.p.get("min_mask_area", -10))
+        min_area = float(self.p["min_mask_area"])
         sample = np.array(self.sample_size, f32)
         fs = np.array(device.prev_x.shape[1:3], f32)
         kf = f32(self.model.filter_size)
@@ -249,7 +268,7 @@ class LWLTracker:
             if est is not None:
                 t.pos[j], t.target_sz[j] = est
             new_scale = f32(math.sqrt(float(np.prod(t.target_sz[j]) / np.prod(t.base_sz[j]))))
-            lo, hi = self.p.get("max_scale_change") or (None, None)
+            lo, hi = self.p["max_scale_change"] or (None, None)
             if lo is not None:
                 change = new_scale / t.scale[j]
                 if change < lo:
@@ -290,7 +309,7 @@ class LWLTracker:
     def _output(self, labels, probs, states) -> FrameOutput:
         t = self.state.targets
         boxes = {}
-        min_area = float(self.p.get("min_mask_area", -10))
+        min_area = float(self.p["min_mask_area"])
         for j, i in enumerate(t.ids):
             est = state_from_sums(t.prob_rows[j], t.prob_cols[j], min_area)
             pos, sz = est if est is not None else (t.pos[0], t.target_sz[0])

@@ -29,7 +29,7 @@ def data_config(**extra):
 def validation_config(root="data/youtubevos", every=5 * EPOCH, num_sequences=30):
     """J&F of the tracker on the paper's held-out YouTube-VOS split (appendix H, ``jjvalid``)."""
     return ml_collections.ConfigDict(dict(every=every, kind="youtubevos", root=root, split="jjvalid",
-                                          num_sequences=num_sequences, tracker="lwl_ytvos.py",
+                                          num_sequences=num_sequences, tracker="lwl_ytvos",
                                           tracker_overrides=()))
 
 

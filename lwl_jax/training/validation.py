@@ -16,9 +16,6 @@ from lwl_jax import metrics
 from lwl_jax.data.davis import DatasetError, Sequence, davis_sequences, read_index_png
 from lwl_jax.errors import ConfigError
 
-REPO_CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                            "configs")
-
 
 def _youtubevos_sequences(root, split, limit):
     from lwl_jax.data.vos_train import youtubevos_train
@@ -67,10 +64,7 @@ class Validator:
             return None
         from lwl_jax.config_util import load_config
 
-        tracker_cfg = v.get("tracker", "lwl_ytvos.py")
-        if not os.path.isabs(tracker_cfg) and not os.path.isfile(tracker_cfg):
-            tracker_cfg = os.path.join(REPO_CONFIGS, tracker_cfg)
-        params = load_config(tracker_cfg, list(v.get("tracker_overrides", ())))
+        params = load_config(v.get("tracker", "lwl_ytvos"), list(v.get("tracker_overrides", ())))
         n = int(v.num_sequences)
         if v.kind == "synthetic":
             from lwl_jax.data.synthetic import SyntheticConfig, write_davis
