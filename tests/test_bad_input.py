@@ -133,18 +133,17 @@ def test_sigterm_stops_without_claiming_an_export(tmp_path, capsys):
     from train import main
 
     workdir = tmp_path / "run"
-    checkpoints = workdir / "checkpoints"
 
-    def stop_after_first_checkpoint():     # SIGTERM once training runs (the handler is installed by then)
+    def stop_once_training_runs():         # the SIGTERM handler is installed before the summaries are opened
         for _ in range(2400):
-            if os.path.isdir(checkpoints) and any(n.isdigit() for n in os.listdir(checkpoints)):
+            if os.path.isdir(workdir / "tensorboard"):
                 os.kill(os.getpid(), signal.SIGTERM)
                 return
-            time.sleep(0.05)
+            time.sleep(0.02)
 
-    threading.Thread(target=stop_after_first_checkpoint, daemon=True).start()
+    threading.Thread(target=stop_once_training_runs, daemon=True).start()
     code = main(["--config", os.path.join(REPO, "configs", "synthetic.py"), "--workdir", str(workdir),
-                 "--no_progress", *TINY, "--config.num_steps=40"])
+                 "--no_progress", *TINY, "--config.num_steps=40", "--config.checkpoint_every=1000"])
     out = capsys.readouterr().out
     assert code == 0 and "stopped at step" in out and "of 40" in out and "resume" in out
     assert "exported" not in out and not os.path.exists(workdir / "export")
