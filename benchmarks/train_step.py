@@ -13,6 +13,13 @@ Memory: ``xla_temp_GiB`` is the temporary (activation) buffer size of XLA's buff
 (``compiled.memory_analysis()``, per device), ``peak_GiB`` the accelerator's ``peak_bytes_in_use`` where it
 reports one, otherwise the process's peak RSS.
 Prints a table and writes ``benchmarks/results/train_step.json``.
+
+One case alone (JSON; ``"breakdown": true`` adds the step's parts timed alone, ``"compile_only": true`` compiles
+without running and reports XLA's temporary and argument memory, e.g. for the paper's batch of 20)::
+
+    python benchmarks/train_step.py --case '{"name": "b20", "config": "stage2.py", "compile_only": true,
+        "overrides": ["--config.batch_size=20", "--config.init_checkpoint=", "--config.validation.every=0",
+                      "--config.data.worker_count=0", "--config.model.remat_backbone=True"]}'
 """
 from __future__ import annotations
 
