@@ -48,7 +48,7 @@ def _main(argv) -> int:
     from tqdm import tqdm
 
     from lwl_jax.config_util import load_config
-    from lwl_jax.data.davis import DatasetError, Sequence, check_same_size, frames_in, read_index_png, write_index_png
+    from lwl_jax.data.davis import DatasetError, Sequence, frames_in, read_index_png, write_index_png
     from lwl_jax.data.video_io import overlay, read_video, write_video
     from lwl_jax.errors import writing
     from lwl_jax.tracking.tracker import LWLTracker
@@ -66,7 +66,7 @@ def _main(argv) -> int:
     else:
         paths = frames_in(args.frames)
         seq = Sequence("frames", paths, {})
-        seq.check_frame_sizes()         # before any work
+        seq.check_frame_sizes()         # before any work (a video's frames share one size by construction)
         names = seq.frame_names()
         get = seq.load_frame
     if not names:
@@ -90,7 +90,6 @@ def _main(argv) -> int:
     boxes, overlays = {}, []
     for i in tqdm(range(len(names)), unit="frame", desc="segmenting"):
         frame = first if i == 0 else get(i)
-        check_same_size(args.video or paths[i], frame.shape[:2], first.shape[:2])
         out = tracker.initialize(frame, objects) if i == 0 else tracker.track(frame)
         write_index_png(os.path.join(mask_dir, names[i] + ".png"), out.labels)
         boxes[names[i]] = {str(k): [round(float(v), 2) for v in b] for k, b in out.boxes.items()}

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.test_evaluate import H, W, REPO, SMALL, _error_of, checkpoint, make_davis, run_eval  # noqa: F401
+from tests.helpers.cli import one_line_error
+from tests.test_evaluate import REPO, SMALL, H, W, _error_of, checkpoint, make_davis, run_eval  # noqa: F401
 
 
 def _segment(*args):
@@ -20,11 +21,7 @@ def _segment(*args):
 
 
 def _segment_error(capsys, *args):
-    code = _segment(*args)
-    err = capsys.readouterr().err
-    last = err.replace("\r", "\n").strip().splitlines()[-1]
-    assert code == 2 and last.startswith("error: ") and "Traceback" not in err, err
-    return last
+    return one_line_error(capsys, _segment(*args))
 
 
 def test_frames_of_different_sizes(tmp_path, checkpoint, capsys):  # noqa: F811

@@ -12,6 +12,7 @@ from PIL import Image
 
 from lwl_jax.convert.checkpoint import save_converted
 from lwl_jax.data.davis import read_index_png, write_index_png
+from tests.helpers.cli import one_line_error
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 H, W = 64, 96
@@ -84,11 +85,7 @@ def test_davis_end_to_end_with_late_object_and_resume(tmp_path, checkpoint, caps
 
 
 def _error_of(capsys, *args):
-    code = run_eval(*args)
-    err = capsys.readouterr().err
-    last = err.replace("\r", "\n").strip().splitlines()[-1]
-    assert code == 2 and last.startswith("error: ") and "Traceback" not in err, err
-    return last
+    return one_line_error(capsys, run_eval(*args))
 
 
 def test_bad_inputs_give_one_line_errors(tmp_path, checkpoint, capsys):

@@ -157,5 +157,5 @@ class Loader:
     def restore(self, state):
         if int(state["worker_count"]) != self.worker_count:
             raise ConfigError(f"the checkpoint's data iterator was saved with worker_count={state['worker_count']}; "
-                             f"resume with --config.data.worker_count={state['worker_count']}")
+                              f"resume with --config.data.worker_count={state['worker_count']}")
         self.iterator.set_state(state["grain"])

@@ -31,7 +31,7 @@ def open_datasets(d, progress=True):
         out.append((coco_train(d.coco_root, d.get("coco_split", "train2017")), float(d.weights.get("coco", 1.0))))
     if not out:
         raise ConfigError("config data.kind='vos' needs at least one of data.youtubevos_root, data.davis_root, "
-                         "data.coco_root")
+                          "data.coco_root")
     return out
 
 

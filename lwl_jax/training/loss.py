@@ -33,37 +33,37 @@ def _sort_key(errors, fg):
     return -(jax.lax.bitcast_convert_type(errors, jnp.int32) * 2 + fg.astype(jnp.int32))
 
 
-def _sorted_terms(errors, fg):
-    keys = jax.lax.sort(_sort_key(errors, fg))
+def _lovasz_terms(errors, fg):
+    """(loss, each pixel's key, the sorted keys, Δ along them)."""
+    own = _sort_key(errors, fg)
+    keys = jax.lax.sort(own)
     e_sorted = jax.lax.bitcast_convert_type(-keys // 2, jnp.float32)
-    fg_sorted = (-keys % 2).astype(jnp.float32)
-    return keys, e_sorted, fg_sorted
+    delta = lovasz_grad((-keys % 2).astype(jnp.float32))
+    return jnp.dot(e_sorted, delta), own, keys, delta
 
 
 @jax.custom_vjp
 def _lovasz_errors(errors, fg):
     """Σ_k e_(k) Δ_k (errors in [0, 1]); differentiable in ``errors``."""
-    _, e_sorted, fg_sorted = _sorted_terms(errors, fg)
-    return jnp.dot(e_sorted, lovasz_grad(fg_sorted))
+    return _lovasz_terms(errors, fg)[0]
 
 
 def _lovasz_fwd(errors, fg):
-    keys, e_sorted, fg_sorted = _sorted_terms(errors, fg)
-    delta = lovasz_grad(fg_sorted)
-    return jnp.dot(e_sorted, delta), (keys, _sort_key(errors, fg), fg_sorted, delta)
+    loss, own, keys, delta = _lovasz_terms(errors, fg)
+    return loss, (keys, own, delta)
 
 
 def _lovasz_bwd(res, ct):
     """∂loss/∂e_i = Δ at the rank of pixel i, found by binary search of its key among the sorted keys (no
     permutation is carried through the sort). Pixels with equal keys (equal errors and labels) share the mean
     Δ of their block — the sum over the block, and so the loss, does not depend on their order."""
-    keys, own, fg_sorted, delta = res
+    keys, own, delta = res
     lo = jnp.searchsorted(keys, own, side="left", method="scan")
     hi = jnp.searchsorted(keys, own, side="right", method="scan")
     jaccard = jnp.cumsum(delta)
     block = (jaccard[hi - 1] - jnp.where(lo > 0, jaccard[lo - 1], 0.0)) / (hi - lo)
     grad = jnp.where(hi - lo == 1, delta[lo], block)
-    return ct * grad, jnp.zeros_like(fg_sorted)
+    return ct * grad, jnp.zeros_like(delta)          # (the labels get no gradient; same shape and dtype)
 
 
 _lovasz_errors.defvjp(_lovasz_fwd, _lovasz_bwd)
