@@ -1,10 +1,15 @@
-"""Shared test setup: float32 with highest matmul precision (as the parity tolerances assume), a persistent
+"""Shared test setup: fast-compiling XLA settings, float32 with highest matmul precision (as the parity tolerances assume), a persistent
 compilation cache for the run, the fixture folder, and one Fixtures object per session so jit-compiled functions
 are shared across tests."""
 import os
 import tempfile
 
-import jax
+from tests.helpers.xla import suite_xla_flags
+
+# before JAX starts its backend: fast-compiling XLA settings for the whole run (see tests/helpers/xla.py)
+os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {suite_xla_flags()}".strip()
+
+import jax  # noqa: E402
 import pytest
 
 jax.config.update("jax_default_matmul_precision", "highest")

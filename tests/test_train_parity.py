@@ -10,6 +10,8 @@ import sys
 
 import pytest
 
+from tests.helpers.xla import subprocess_env
+
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -30,7 +32,7 @@ print("ROWS " + json.dumps([r.as_json() for r in rows]))
 
 @pytest.mark.slow
 def test_trainer_gradients_with_remat_on_two_devices_match_the_reference(fixture_dir):
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+    env = subprocess_env("--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
     res = subprocess.run([sys.executable, "-c", SCRIPT, fixture_dir], capture_output=True, text=True, env=env,
                          cwd=ROOT, timeout=900)
     assert res.returncode == 0, res.stderr[-3000:]

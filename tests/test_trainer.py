@@ -14,12 +14,13 @@ from lwl_jax.config_util import load_config
 from lwl_jax.models.lwl import LWLNet, init_variables
 from lwl_jax.training.frozen import FROZEN_PREFIXES
 from lwl_jax.training.trainer import train
+from tests.helpers.xla import subprocess_env
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--config.model.backbone_width=8", "--config.model.feature_dim=16", "--config.model.num_filters=4",
         "--config.model.label_encoder_dims=(4, 8, 8)", "--config.model.decoder_mdim=8",
         "--config.model.optim_iter=2", "--config.data.height=48", "--config.data.width=80",
-        "--config.batch_size=2", "--config.checkpoint_every=1", "--config.log_every=1",
+        "--config.batch_size=2", "--config.checkpoint_every=1000", "--config.log_every=1",
         "--config.validation.every=0", "--config.data.worker_count=0"]
 
 
@@ -50,7 +51,7 @@ def test_frozen_parameters_and_bn_statistics_unchanged(tmp_path, stage):
 
 
 def test_resume_reproduces_uninterrupted_run(tmp_path):
-    cfg = tiny_config("--config.num_steps=4")
+    cfg = tiny_config("--config.num_steps=4", "--config.checkpoint_every=2")
     full = train(cfg, str(tmp_path / "full"), devices=jax.devices()[:1], progress=False)
     train(cfg, str(tmp_path / "split"), devices=jax.devices()[:1], progress=False, stop_after=2)
     resumed = train(cfg, str(tmp_path / "split"), devices=jax.devices()[:1], progress=False)
@@ -99,7 +100,8 @@ def _export_params(path):
     return _flat(variables["params"])
 
 
-KILL_ARGS = TINY[:-1] + ["--config.data.worker_count=1", "--config.num_steps=8", "--config.keep_checkpoints=2"]
+KILL_ARGS = TINY[:-1] + ["--config.data.worker_count=1", "--config.num_steps=8", "--config.keep_checkpoints=2",
+                         "--config.checkpoint_every=1"]
 
 
 @pytest.mark.slow
@@ -169,7 +171,7 @@ def test_two_processes_match_one_process(tmp_path):
     with socket.socket() as sck:
         sck.bind(("127.0.0.1", 0))
         port = str(sck.getsockname()[1])
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env = subprocess_env()
     procs = [subprocess.Popen([sys.executable, "-c", TWO_PROCESSES, str(i), port, REPO, str(tmp_path)], cwd=REPO,
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for i in range(2)]
@@ -209,7 +211,7 @@ print(json.dumps({"worst": worst, "total": total, "losses": losses}))
 
 @pytest.mark.slow
 def test_eight_fake_devices_match_one_device(tmp_path):
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
+    env = subprocess_env("--xla_force_host_platform_device_count=8")
     res = subprocess.run([sys.executable, "-c", EIGHT_DEVICES, REPO, str(tmp_path)], capture_output=True,
                          text=True, env=env, cwd=REPO)
     assert res.returncode == 0, res.stderr[-3000:]
