@@ -6,6 +6,8 @@
         --split valid --out results/ytvos_valid        # also writes results/ytvos_valid/valid_submission.zip
     python evaluate.py --config configs/lwl_ytvos.py --checkpoint CKPT --dataset folder \\
         --frames clip/ --mask clip_first.png --out results/clip
+    python evaluate.py --checkpoint CKPT --dataset davis --source tfds --tfds_dir ~/tensorflow_datasets \\
+        --split val --out results/davis_val      # from `python -m lwl_jax.data.prepare_tfds davis_2017 ...`
 
 CKPT is a converted folder (``python -m lwl_jax.convert``) or a reference ``.pth``. Any tracker setting can be
 overridden: ``--config.net_opt_update_iter=5``. Results are palette PNGs ``<out>/<seq>/<frame>.png`` (written via
@@ -26,7 +28,10 @@ def build_parser():
     p.add_argument("--config", default="lwl_ytvos", help="tracker settings: a preset name or a config file")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--dataset", choices=("davis", "youtubevos", "folder"), default="davis")
-    p.add_argument("--root", help="dataset root (davis, youtubevos)")
+    p.add_argument("--root", help="dataset root (davis, youtubevos; --source folders)")
+    p.add_argument("--source", choices=("folders", "tfds"), default="folders",
+                   help="davis, youtubevos: read the dataset's folders (--root) or its prepared TFDS dataset")
+    p.add_argument("--tfds_dir", default="~/tensorflow_datasets", help="TFDS data_dir (--source tfds)")
     p.add_argument("--split", help="default: val (davis), valid (youtubevos)")
     p.add_argument("--resolution", default="480p")
     p.add_argument("--sequences", help="comma-separated subset of sequences")
@@ -55,9 +60,13 @@ def _main(argv) -> int:
     subset = args.sequences.split(",") if args.sequences else None
     args.split = args.split or ("valid" if args.dataset == "youtubevos" else "val")
     write = {}
-    if args.dataset in ("davis", "youtubevos") and not args.root:
+    ground_truth = None
+    if args.dataset in ("davis", "youtubevos") and args.source == "tfds":
+        seqs, ground_truth = _tfds_sequences(args, subset)
+        write = {s.name: set(s.written) for s in seqs} if args.dataset == "youtubevos" else {}
+    elif args.dataset in ("davis", "youtubevos") and not args.root:
         raise DatasetError(f"--root is required for --dataset {args.dataset}")
-    if args.dataset == "davis":
+    elif args.dataset == "davis":
         seqs = davis_sequences(args.root, args.split, args.resolution, subset)
     elif args.dataset == "youtubevos":
         pairs = youtubevos_sequences(args.root, args.split, subset)
@@ -71,8 +80,8 @@ def _main(argv) -> int:
     for seq in todo:  # fail in seconds on a bad first frame, annotation or frame size, before any work
         seq.load_annotation(0, seq.load_frame(0).shape[:2])
         seq.check_frame_sizes()
-    score = args.dataset == "davis" and not args.no_score and \
-        metrics.ground_truth_complete(os.path.join(args.root, "Annotations", args.resolution), seqs)
+    ann_root = None if ground_truth else os.path.join(args.root or "", "Annotations", args.resolution)
+    score = args.dataset == "davis" and not args.no_score and metrics.ground_truth_complete(ann_root, seqs)
     with writing(args.out):
         os.makedirs(args.out, exist_ok=True)
     if len(todo) < len(seqs):
@@ -93,13 +102,49 @@ def _main(argv) -> int:
             zip_submission(args.out, zip_path, [s.name for s in seqs])
         print(f"wrote {zip_path}")
     if score:
-        scores = metrics.evaluate_folder(args.root, args.out, args.split, [s.name for s in seqs],
-                                         args.resolution)
+        if ground_truth:
+            scores = metrics.evaluate_results(args.out, ground_truth(), seqs[0].source.where)
+        else:
+            scores = metrics.evaluate_folder(args.root, args.out, args.split, [s.name for s in seqs],
+                                             args.resolution)
         g, _ = metrics.write_results(args.out, args.split, scores)
         print("  ".join(f"{k} {v:.3f}" for k, v in g.items()))
     elif args.dataset == "davis" and not args.no_score:
         print("ground truth has only first-frame annotations: J&F not computed")
     return 0
+
+
+def _tfds_sequences(args, subset):
+    """(sequences, () -> ground truth for metrics.evaluate_results) of a prepared TFDS split. YouTube-VOS
+    ``valid`` reads ``valid_all_frames`` when that was prepared (as the folder reader prefers it)."""
+    import numpy as np
+
+    from lwl_jax.data.tfds.reader import Source, decode_mask, eval_sequences, open_builder
+
+    if args.dataset == "davis":
+        name, config = "davis_2017", {"480p": "480p", "Full-Resolution": "full_resolution"}.get(args.resolution)
+        if config is None:
+            from lwl_jax.errors import DatasetError
+
+            raise DatasetError(f"--resolution {args.resolution}: davis_2017 has 480p and Full-Resolution")
+    split = args.split
+    if args.dataset == "youtubevos":
+        name, config = "youtube_vos_2019", None
+        if split == "valid" and "valid_all_frames" in open_builder(name, args.tfds_dir).info.splits:
+            split = "valid_all_frames"
+    seqs = eval_sequences(Source(name, split, args.tfds_dir, config), subset)
+
+    def ground_truth():
+        out = []
+        for seq in seqs:
+            idx = sorted(seq.annotations)
+            names = [seq.frame_names()[i] for i in idx]
+            masks = seq.source.example(seq.record)["masks"]
+            out.append((seq.name, names, lambda m=masks, i=idx, s=seq: np.stack(
+                [decode_mask(m[k], s.annotations[k]) for k in i])))
+        return out
+
+    return seqs, ground_truth
 
 
 def main(argv=None) -> int:

@@ -148,12 +148,16 @@ def _read_labels(folder, names, what):
 
 def ground_truth_complete(ann_root, sequences) -> bool:
     """Whether every frame of every sequence (``Sequence`` objects) has its ground-truth PNG under
-    ``ann_root/<seq>/``: True if all do, False if only first frames are annotated (e.g. DAVIS test-dev, nothing
+    ``ann_root/<seq>/`` (``ann_root`` None: in ``seq.annotations``): True if all do, False if only first frames are annotated (e.g. DAVIS test-dev, nothing
     to score). Anything in between is a DatasetError naming the first missing file."""
     missing, first_only = [], True
     for seq in sequences:
-        paths = [os.path.join(ann_root, seq.name, n + ".png") for n in seq.frame_names()]
-        absent = [p for p in paths if not os.path.isfile(p)]
+        if ann_root is None:     # annotations known to the sequence (a prepared TFDS split)
+            paths = [os.path.splitext(f)[0] + ".png" for f in seq.frames]
+            absent = [p for i, p in enumerate(paths) if i not in seq.annotations]
+        else:
+            paths = [os.path.join(ann_root, seq.name, n + ".png") for n in seq.frame_names()]
+            absent = [p for p in paths if not os.path.isfile(p)]
         missing += absent
         first_only &= absent == paths[1:]
     if not missing:
@@ -172,27 +176,37 @@ def evaluate_folder(davis_root, results_dir, split="val", sequences=None, resolu
     Returns {sequence: {obj_id: {"J": per-frame, "F": per-frame}}}. J and F are measured on frames 1 … T−2, so
     sequences shorter than 3 frames have nothing to score: they are left out with a warning that counts them
     (and if no sequence is left, that is an error, never a NaN summary)."""
-    seqs = sequences or _read_split(davis_root, split)
-    scores, short = {}, []
-    for seq in seqs:
-        ann_dir = os.path.join(davis_root, "Annotations", resolution, seq)
+    ann_root = os.path.join(davis_root, "Annotations", resolution)
+    ground_truth = []
+    for seq in sequences or _read_split(davis_root, split):
+        ann_dir = os.path.join(ann_root, seq)
         if not os.path.isdir(ann_dir):
             raise DatasetError(f"{ann_dir}: no annotations for sequence {seq}")
-        names = sorted(n for n in os.listdir(ann_dir) if n.endswith(".png"))
+        names = sorted(n[:-4] for n in os.listdir(ann_dir) if n.endswith(".png"))
+        ground_truth.append((seq, names, lambda d=ann_dir, n=names: _read_labels(d, [x + ".png" for x in n],
+                                                                                  "annotation")))
+    return evaluate_results(results_dir, ground_truth, ann_root)
+
+
+def evaluate_results(results_dir, ground_truth, where):
+    """Score ``<results_dir>/<seq>/<frame>.png`` against ``ground_truth``: [(sequence, frame names,
+    () -> (T, H, W) ground-truth labels)] (from a DAVIS folder, or from a prepared TFDS split). ``where`` names the
+    ground truth in messages. Same result and rules as :func:`evaluate_folder`."""
+    scores, short = {}, []
+    for seq, names, load in ground_truth:
         if len(names) < MIN_SCORED_FRAMES:
             short.append(seq)
             continue
-        gt = _read_labels(ann_dir, names, "annotation")
-        res = _read_labels(os.path.join(results_dir, seq), names, "result")
+        gt = load()
+        res = _read_labels(os.path.join(results_dir, seq), [n + ".png" for n in names], "result")
         if res.shape != gt.shape:
             raise DatasetError(f"{os.path.join(results_dir, seq)}: result size {res.shape[1:]} differs from the "
                                f"annotations {gt.shape[1:]}")
         scores[seq] = {k: {"J": j, "F": f} for k, (j, f) in evaluate_sequence(gt, res).items()}
     if short:
-        print(f"warning: {len(short)} of {len(seqs)} sequences not scored (fewer than {MIN_SCORED_FRAMES} "
+        print(f"warning: {len(short)} of {len(ground_truth)} sequences not scored (fewer than {MIN_SCORED_FRAMES} "
               f"annotated frames; J&F uses frames 1 … T-2): {', '.join(short)}", file=sys.stderr)
     if not any(scores.values()):
-        where = os.path.join(davis_root, "Annotations", resolution)
         raise DatasetError(f"{where}: nothing to score (no sequence with {MIN_SCORED_FRAMES} or more annotated "
                            "frames and an object in its first frame)")
     return scores

@@ -48,3 +48,20 @@ def small_model():
     model = LWLNet(backbone_blocks=(1, 1, 1, 1), backbone_width=8, feature_dim=32, num_filters=4,
                    label_encoder_dims=(4, 8, 8), decoder_mdim=8, box_encoder=True, box_dims=(8, 8), optim_iter=2)
     return model, init_variables(model, jax.random.PRNGKey(0), (64, 96))
+
+
+@pytest.fixture(scope="session")
+def checkpoint(small_model, tmp_path_factory):
+    """The small model converted: (box-init checkpoint folder, mask-only checkpoint folder)."""
+    from lwl_jax.convert.checkpoint import save_converted
+
+    model, variables = small_model
+    out = tmp_path_factory.mktemp("ckpt") / "small"
+    cfg = {f: getattr(model, f) for f in ("backbone_blocks", "backbone_width", "feature_dim", "num_filters",
+                                          "label_encoder_dims", "decoder_mdim", "box_encoder", "box_dims")}
+    save_converted(out, "lwl_boxinit", cfg, variables)
+    mask_only = tmp_path_factory.mktemp("ckpt") / "mask_only"
+    cfg["box_encoder"] = False
+    v = {c: {k: t for k, t in tree.items() if k != "box_label_encoder"} for c, tree in variables.items()}
+    save_converted(mask_only, "lwl", cfg, v)
+    return str(out), str(mask_only)

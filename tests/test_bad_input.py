@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from tests.helpers.cli import one_line_error
-from tests.test_evaluate import REPO, SMALL, H, W, _error_of, checkpoint, make_davis, run_eval  # noqa: F401
+from tests.helpers.evaluation import REPO, SMALL, eval_error, run_eval
+from tests.helpers.vos_files import H, W, make_davis
 
 
 def _segment(*args):
@@ -24,11 +25,11 @@ def _segment_error(capsys, *args):
     return one_line_error(capsys, _segment(*args))
 
 
-def test_frames_of_different_sizes(tmp_path, checkpoint, capsys):  # noqa: F811
+def test_frames_of_different_sizes(tmp_path, checkpoint, capsys):
     root = make_davis(tmp_path / "D", n_frames=4, sequences=("s",))
     odd = root / "JPEGImages" / "480p" / "s" / "00002.jpg"
     Image.fromarray(np.zeros((H + 8, W, 3), np.uint8)).save(odd)
-    err = _error_of(capsys, "--checkpoint", checkpoint[1], "--root", root, "--out", tmp_path / "o")
+    err = eval_error(capsys, "--checkpoint", checkpoint[1], "--root", root, "--out", tmp_path / "o")
     assert str(odd) in err and f"frame size {W}x{H + 8} differs from the first frame's {W}x{H}" in err
     assert not os.path.exists(tmp_path / "o" / "s")                      # failed before any work
     mask = root / "Annotations" / "480p" / "s" / "00000.png"
@@ -37,11 +38,11 @@ def test_frames_of_different_sizes(tmp_path, checkpoint, capsys):  # noqa: F811
     assert str(odd) in err and "differs from the first frame's" in err
 
 
-def test_ground_truth_missing_in_the_middle_or_only_first_frames(tmp_path, checkpoint, capsys):  # noqa: F811
+def test_ground_truth_missing_in_the_middle_or_only_first_frames(tmp_path, checkpoint, capsys):
     root = make_davis(tmp_path / "D", n_frames=4, sequences=("s",))
     ann = root / "Annotations" / "480p" / "s"
     os.remove(ann / "00002.png")
-    err = _error_of(capsys, "--checkpoint", checkpoint[1], "--root", root, "--out", tmp_path / "o")
+    err = eval_error(capsys, "--checkpoint", checkpoint[1], "--root", root, "--out", tmp_path / "o")
     assert str(ann / "00002.png") in err and "missing ground-truth annotation" in err and "--no_score" in err
     assert run_eval("--checkpoint", checkpoint[1], "--root", root, "--out", tmp_path / "o", "--no_score") == 0
     for t in (1, 3):                       # only the first frame annotated (DAVIS test-dev): segment, say so
@@ -51,7 +52,7 @@ def test_ground_truth_missing_in_the_middle_or_only_first_frames(tmp_path, check
     assert not any(f.endswith(".csv") for f in os.listdir(tmp_path / "o2"))
 
 
-def test_two_frame_sequence_is_not_scored_and_never_nan(tmp_path, checkpoint, capsys):  # noqa: F811
+def test_two_frame_sequence_is_not_scored_and_never_nan(tmp_path, checkpoint, capsys):
     root = make_davis(tmp_path / "D", n_frames=5, sequences=("long", "short"))
     for t in (2, 3, 4):
         os.remove(root / "JPEGImages" / "480p" / "short" / f"{t:05d}.jpg")
@@ -64,13 +65,13 @@ def test_two_frame_sequence_is_not_scored_and_never_nan(tmp_path, checkpoint, ca
     per_seq = (tmp_path / "o" / "per-sequence_results-val.csv").read_text()
     assert "long_" in per_seq and "short_" not in per_seq
     (root / "ImageSets" / "2017" / "val.txt").write_text("short\n")        # nothing left to score
-    err = _error_of(capsys, "--checkpoint", checkpoint[1], "--root", root, "--out", tmp_path / "o3")
+    err = eval_error(capsys, "--checkpoint", checkpoint[1], "--root", root, "--out", tmp_path / "o3")
     assert "nothing to score" in err
     assert not os.path.exists(tmp_path / "o3" / "global_results-val.csv")
 
 
 @pytest.mark.parametrize("damage", ["no manifest", "truncated data", "truncated json", "json without kind"])
-def test_damaged_converted_checkpoint(tmp_path, checkpoint, capsys, damage):  # noqa: F811
+def test_damaged_converted_checkpoint(tmp_path, checkpoint, capsys, damage):
     ck = tmp_path / "ck"
     shutil.copytree(checkpoint[1], ck)
     if damage == "no manifest":
@@ -88,15 +89,15 @@ def test_damaged_converted_checkpoint(tmp_path, checkpoint, capsys, damage):  # 
                                            else text.replace('"kind"', '"kin"'))
         where = ck / "lwl_model.json"
     root = make_davis(tmp_path / "D", n_frames=3, sequences=("s",))
-    err = _error_of(capsys, "--checkpoint", ck, "--root", root, "--out", tmp_path / "o")
+    err = eval_error(capsys, "--checkpoint", ck, "--root", root, "--out", tmp_path / "o")
     assert str(where) in err and ("damaged" in err or "missing" in err), err
 
 
-def test_unwritable_out(tmp_path, checkpoint, capsys):  # noqa: F811
+def test_unwritable_out(tmp_path, checkpoint, capsys):
     root = make_davis(tmp_path / "D", n_frames=3, sequences=("s",))
     blocker = tmp_path / "file"
     blocker.write_text("a file where the output folder should go")
-    err = _error_of(capsys, "--checkpoint", checkpoint[1], "--root", root, "--out", blocker / "out")
+    err = eval_error(capsys, "--checkpoint", checkpoint[1], "--root", root, "--out", blocker / "out")
     assert str(blocker / "out") in err and "cannot write" in err
     mask = root / "Annotations" / "480p" / "s" / "00000.png"
     err = _segment_error(capsys, "--frames", root / "JPEGImages" / "480p" / "s", "--mask", mask,
@@ -106,7 +107,7 @@ def test_unwritable_out(tmp_path, checkpoint, capsys):  # noqa: F811
         ro = tmp_path / "ro"
         ro.mkdir()
         os.chmod(ro, 0o500)
-        err = _error_of(capsys, "--checkpoint", checkpoint[1], "--root", root, "--out", ro)
+        err = eval_error(capsys, "--checkpoint", checkpoint[1], "--root", root, "--out", ro)
         assert "cannot write" in err and "Permission denied" in err
 
 
@@ -126,7 +127,7 @@ def test_full_disk_message():
 
 
 def test_sigterm_stops_without_claiming_an_export(tmp_path, capsys):
-    from tests.test_trainer import TINY
+    from tests.helpers.train import TINY
     from train import main
 
     workdir = tmp_path / "run"
@@ -156,7 +157,7 @@ def _train_error(capsys, *overrides, config="synthetic.py"):
     return err[0]
 
 
-def test_wrong_overrides_fail_before_any_work(tmp_path, checkpoint, capsys):  # noqa: F811
+def test_wrong_overrides_fail_before_any_work(tmp_path, checkpoint, capsys):
     err = _train_error(capsys, "--config.batch_size=abc")
     assert "--config.batch_size=abc" in err and "expected int" in err
     err = _train_error(capsys, "--config.model.dtype=bf16", config="stage2.py")
@@ -164,12 +165,12 @@ def test_wrong_overrides_fail_before_any_work(tmp_path, checkpoint, capsys):  # 
     assert "unknown config key 'data.heigth'" in _train_error(capsys, "--config.data.heigth=64")
     assert "unknown config key 'nope'" in _train_error(capsys, "--config.nope.x=1")
     root = make_davis(tmp_path / "D", n_frames=3, sequences=("s",))
-    err = _error_of(capsys, "--checkpoint", checkpoint[1], "--root", root, "--out", tmp_path / "o",
+    err = eval_error(capsys, "--checkpoint", checkpoint[1], "--root", root, "--out", tmp_path / "o",
                     "--config.net_opt_iter=many")
     assert "--config.net_opt_iter=many" in err and "expected int" in err
 
 
-def test_our_own_bugs_keep_their_traceback(tmp_path, checkpoint, monkeypatch):  # noqa: F811
+def test_our_own_bugs_keep_their_traceback(tmp_path, checkpoint, monkeypatch):
     import lwl_jax.tracking.video as video
 
     def broken(*args, **kwargs):

@@ -10,56 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lwl_jax.convert.checkpoint import save_converted
 from lwl_jax.data.davis import read_index_png, write_index_png
-from tests.helpers.cli import one_line_error
+from tests.helpers.evaluation import REPO, SMALL, eval_error, run_eval
+from tests.helpers.vos_files import H, W, make_davis, make_youtubevos
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-H, W = 64, 96
-SMALL = ["--config.image_sample_size=(64, 96)", "--config.net_opt_iter=3", "--config.net_opt_update_iter=1",
-         "--config.sample_memory_size=4"]
-
-
-@pytest.fixture(scope="module")
-def checkpoint(small_model, tmp_path_factory):
-    model, variables = small_model
-    out = tmp_path_factory.mktemp("ckpt") / "small"
-    cfg = {f: getattr(model, f) for f in ("backbone_blocks", "backbone_width", "feature_dim", "num_filters",
-                                          "label_encoder_dims", "decoder_mdim", "box_encoder", "box_dims")}
-    save_converted(out, "lwl_boxinit", cfg, variables)
-    mask_only = tmp_path_factory.mktemp("ckpt") / "mask_only"
-    cfg["box_encoder"] = False
-    v = {c: {k: t for k, t in tree.items() if k != "box_label_encoder"} for c, tree in variables.items()}
-    save_converted(mask_only, "lwl", cfg, v)
-    return str(out), str(mask_only)
-
-
-def make_davis(root, n_frames=6, sequences=("alpha", "beta")):
-    rng = np.random.default_rng(0)
-    (root / "ImageSets" / "2017").mkdir(parents=True)
-    (root / "ImageSets" / "2017" / "val.txt").write_text("\n".join(sequences) + "\n")
-    for s, name in enumerate(sequences):
-        jd = root / "JPEGImages" / "480p" / name
-        ad = root / "Annotations" / "480p" / name
-        jd.mkdir(parents=True)
-        ad.mkdir(parents=True)
-        for t in range(n_frames):
-            img = (rng.random((H, W, 3)) * 255).astype(np.uint8)
-            lab = np.zeros((H, W), np.uint8)
-            lab[10 + t:30 + t, 10:35] = 2
-            lab[35:55, 50 + t:80 + t] = 3
-            if s == 0 and t >= 3:                       # object 1 enters late, with the lowest id
-                lab[5:20, 60:85] = 1
-            img[lab > 0] = (img[lab > 0] * 0.3 + 150).astype(np.uint8)
-            Image.fromarray(img).save(jd / f"{t:05d}.jpg", quality=95)
-            write_index_png(ad / f"{t:05d}.png", lab)
-    return root
-
-
-def run_eval(*args):
-    from evaluate import main
-
-    return main(list(map(str, args)) + SMALL)
 
 
 def test_davis_end_to_end_with_late_object_and_resume(tmp_path, checkpoint, capsys):
@@ -84,10 +38,6 @@ def test_davis_end_to_end_with_late_object_and_resume(tmp_path, checkpoint, caps
     assert "resuming: 2 of 2" in capsys.readouterr().out
 
 
-def _error_of(capsys, *args):
-    return one_line_error(capsys, run_eval(*args))
-
-
 def test_bad_inputs_give_one_line_errors(tmp_path, checkpoint, capsys):
     root = make_davis(tmp_path / "D", n_frames=3, sequences=("s",))
     ann = root / "Annotations" / "480p" / "s"
@@ -96,21 +46,21 @@ def test_bad_inputs_give_one_line_errors(tmp_path, checkpoint, capsys):
     good = read_index_png(ann / "00000.png")
 
     write_index_png(ann / "00000.png", np.zeros((H, W), np.uint8))
-    assert "empty first-frame mask" in _error_of(capsys, *base)
+    assert "empty first-frame mask" in eval_error(capsys, *base)
     write_index_png(ann / "00000.png", np.zeros((H + 2, W), np.uint8))
-    err = _error_of(capsys, *base)
+    err = eval_error(capsys, *base)
     assert "00000.png" in err and "does not match" in err
     Image.fromarray(np.zeros((H, W, 3), np.uint8)).save(ann / "00000.png")
-    assert "indexed" in _error_of(capsys, *base)
+    assert "indexed" in eval_error(capsys, *base)
     write_index_png(ann / "00000.png", good)
     (jpg / "00001.jpg").write_bytes(b"not a jpeg")
-    err = _error_of(capsys, *base)
+    err = eval_error(capsys, *base)
     assert "00001.jpg" in err and "unreadable" in err
     os.remove(jpg / "00001.jpg")
-    assert "00001.jpg: missing frame" in _error_of(capsys, *base)
-    err = _error_of(capsys, "--config", os.path.join(REPO, "configs", "lwl_boxinit.py"), *base)
+    assert "00001.jpg: missing frame" in eval_error(capsys, *base)
+    err = eval_error(capsys, "--config", os.path.join(REPO, "configs", "lwl_boxinit.py"), *base)
     assert "box" in err and checkpoint[1] in err
-    assert "not found" in _error_of(capsys, "--checkpoint", checkpoint[1], "--root", tmp_path / "nowhere",
+    assert "not found" in eval_error(capsys, "--checkpoint", checkpoint[1], "--root", tmp_path / "nowhere",
                                     "--out", tmp_path / "o")
 
 
@@ -138,41 +88,6 @@ def test_kill_9_then_rerun_completes_with_valid_pngs(tmp_path, checkpoint):
         for f in pngs:
             with Image.open(out / seq / f) as im:
                 im.load()
-
-
-def make_youtubevos(root):
-    """Two videos; in 'v1' object 7 enters at frame 5; only every 5th frame is listed (and given as JPEG)."""
-    import json
-    rng = np.random.default_rng(1)
-    meta = {"videos": {}}
-    for vid, (h, w) in (("v1", (48, 80)), ("v2", (56, 72))):
-        objects = {"3": {"frames": []}}
-        if vid == "v1":
-            objects["7"] = {"frames": []}
-        for t in range(12):
-            img = (rng.random((h, w, 3)) * 255).astype(np.uint8)
-            lab = np.zeros((h, w), np.uint8)
-            lab[5:25, 5 + t:30 + t] = 3
-            if vid == "v1" and t >= 5:
-                lab[30:45, 40:70] = 7
-            name = f"{t * 5:05d}"
-            for base in (root / "valid_all_frames" / "JPEGImages" / vid,) + \
-                    ((root / "valid" / "JPEGImages" / vid,) if t % 5 == 0 else ()):
-                base.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(img).save(base / f"{name}.jpg", quality=95)
-            if t % 5 == 0:
-                objects["3"]["frames"].append(name)
-                if vid == "v1" and t >= 5:
-                    objects["7"]["frames"].append(name)
-            ann = root / "valid" / "Annotations" / vid
-            ann.mkdir(parents=True, exist_ok=True)
-            if t == 0:
-                write_index_png(ann / f"{name}.png", np.where(lab == 3, 3, 0).astype(np.uint8))
-            if vid == "v1" and t == 5:
-                write_index_png(ann / f"{name}.png", np.where(lab == 7, 7, 0).astype(np.uint8))
-        meta["videos"][vid] = {"objects": objects}
-    (root / "valid" / "meta.json").write_text(json.dumps(meta))
-    return root
 
 
 def test_youtubevos_writes_exactly_the_listed_frames(tmp_path, checkpoint):

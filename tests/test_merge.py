@@ -8,7 +8,7 @@ from lwl_jax.convert.checkpoint import save_converted
 from lwl_jax.errors import CheckpointError
 from lwl_jax.models.lwl import LWLNet, init_variables
 from lwl_jax.training.trainer import initial_state, make_optimizer, model_fields
-from tests.test_trainer import tiny_config
+from tests.helpers.train import tiny_config
 
 MISSING = ("params", "decoder", "project", "conv2", "bias")
 EXTRA = ("params", "decoder", "old_head", "kernel")

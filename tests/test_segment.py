@@ -7,7 +7,7 @@ from PIL import Image
 
 from lwl_jax.data.davis import read_index_png, write_index_png
 from lwl_jax.data.video_io import write_video
-from tests.test_evaluate import SMALL, checkpoint  # noqa: F401  (shared converted small model)
+from tests.helpers.evaluation import SMALL
 
 
 def _frame_folder(tmp_path, frames, pattern):
@@ -27,7 +27,7 @@ def _clip(tmp_path, n=5, h=64, w=96):
     return frames, mask
 
 
-def test_segment_video_from_mask(tmp_path, checkpoint):  # noqa: F811
+def test_segment_video_from_mask(tmp_path, checkpoint):
     from lwl_jax.segment import main
 
     frames, mask = _clip(tmp_path)
@@ -46,7 +46,7 @@ def test_segment_video_from_mask(tmp_path, checkpoint):  # noqa: F811
     assert vids in (["overlay.mp4"], ["overlay.gif"])
 
 
-def test_segment_frames_from_boxes(tmp_path, checkpoint):  # noqa: F811
+def test_segment_frames_from_boxes(tmp_path, checkpoint):
     from lwl_jax.segment import main
 
     frames, _ = _clip(tmp_path)
@@ -61,7 +61,7 @@ def test_segment_frames_from_boxes(tmp_path, checkpoint):  # noqa: F811
                  "--out", str(out)] + SMALL) == 2
 
 
-def test_visualize_writes_encoding_grid(tmp_path, checkpoint):  # noqa: F811
+def test_visualize_writes_encoding_grid(tmp_path, checkpoint):
     from lwl_jax.visualize import main
 
     frames, mask = _clip(tmp_path)

@@ -14,20 +14,10 @@ from lwl_jax.config_util import load_config
 from lwl_jax.models.lwl import LWLNet, init_variables
 from lwl_jax.training.frozen import FROZEN_PREFIXES
 from lwl_jax.training.trainer import train
+from tests.helpers.train import SMALL_NET, tiny_config
 from tests.helpers.xla import subprocess_env
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--config.model.backbone_width=8", "--config.model.feature_dim=16", "--config.model.num_filters=4",
-        "--config.model.label_encoder_dims=(4, 8, 8)", "--config.model.decoder_mdim=8",
-        "--config.model.optim_iter=2", "--config.data.height=48", "--config.data.width=80",
-        "--config.batch_size=2", "--config.checkpoint_every=1000", "--config.log_every=1",
-        "--config.validation.every=0", "--config.data.worker_count=0"]
-
-
-def tiny_config(*extra):
-    return load_config(os.path.join(REPO, "configs", "synthetic.py"), TINY + list(extra))
-
-
 def _flat(tree):
     return {"/".join(k): np.asarray(v) for k, v in flatten_dict(jax.device_get(tree)).items()}
 
@@ -93,54 +83,8 @@ def test_boxinit_trains_only_the_box_encoder(tmp_path):
     assert load_converted(str(tmp_path / "box" / "export"))[0] == "lwl_boxinit"
 
 
-def _export_params(path):
-    from lwl_jax.convert.checkpoint import load_converted
-
-    _, _, variables = load_converted(str(path))
-    return _flat(variables["params"])
-
-
-KILL_ARGS = TINY[:-1] + ["--config.data.worker_count=1", "--config.num_steps=8", "--config.keep_checkpoints=2",
-                         "--config.checkpoint_every=1"]
-
-
-@pytest.mark.slow
-def test_kill_9_then_rerun_equals_uninterrupted_run(tmp_path):
-    """kill -9 at two moments (checkpoints are written every step, so a kill can land mid-save), plus a
-    fabricated half-written checkpoint folder: the re-run resumes and ends with the uninterrupted run's weights."""
-    import signal
-    import time
-
-    cmd = [sys.executable, "train.py", "--config", "configs/synthetic.py", "--no_progress"] + KILL_ARGS
-    # the four runs compile the same step: a persistent compilation cache shared by them (a cache hit runs the
-    # same executable, so the numbers are unchanged) keeps the test short
-    env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "xla_cache"),
-           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
-    ref = subprocess.run(cmd + ["--workdir", str(tmp_path / "ref")], capture_output=True, text=True, cwd=REPO,
-                         env=env)
-    assert ref.returncode == 0, ref.stderr[-3000:]
-    work = tmp_path / "killed"
-    ckdir = work / "checkpoints"
-    for after_steps, extra_delay in ((2, 0.0), (4, 0.3)):
-        proc = subprocess.Popen(cmd + ["--workdir", str(work)], cwd=REPO, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True, env=env)
-        deadline = time.time() + 300
-        while time.time() < deadline and not (ckdir / str(after_steps)).exists():
-            time.sleep(0.05)
-        time.sleep(extra_delay)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    steps = sorted(int(n) for n in os.listdir(ckdir) if n.isdigit())
-    assert steps and steps[-1] < 8
-    # a save interrupted half way: a temporary folder with a truncated file
-    partial = ckdir / f"{steps[-1] + 1}.orbax-checkpoint-tmp-1234567"
-    (partial / "state").mkdir(parents=True)
-    (partial / "state" / "_METADATA").write_text('{"tree_metadata": {')
-    res = subprocess.run(cmd + ["--workdir", str(work)], capture_output=True, text=True, cwd=REPO, env=env)
-    assert res.returncode == 0, res.stderr[-3000:]
-    a, b = _export_params(tmp_path / "ref" / "export"), _export_params(work / "export")
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+# kill -9 and re-run: tests/test_tfds.py (from the TFDS source, the input path with the most state:
+# array_record readers in grain worker processes; the helper is tests/helpers/train.py's kill_9_then_rerun)
 
 
 TWO_PROCESSES = r"""
@@ -153,7 +97,7 @@ jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}", num_processe
 sys.path.insert(0, repo)
 import numpy as np
 from flax.traverse_util import flatten_dict
-from tests.test_trainer import tiny_config
+from tests.helpers.train import tiny_config
 from lwl_jax.training.trainer import train, _host
 assert jax.device_count() == 2 and jax.process_count() == 2
 cfg = tiny_config("--config.num_steps=2")
@@ -194,7 +138,7 @@ import os, sys, json
 import jax, numpy as np
 from flax.traverse_util import flatten_dict
 sys.path.insert(0, sys.argv[1])
-from tests.test_trainer import tiny_config
+from tests.helpers.train import tiny_config
 from lwl_jax.training.trainer import train
 assert len(jax.devices()) == 8
 cfg = tiny_config("--config.num_steps=3", "--config.batch_size=8")
@@ -223,12 +167,6 @@ def test_eight_fake_devices_match_one_device(tmp_path):
     print(out)
     assert out["total"] < 1e-5      # all parameters, norm-wise
     assert out["worst"] < 1e-4      # each tensor, norm-wise (Adam turns float noise in ~0 gradients into steps)
-
-
-SMALL_NET = ["--config.model.backbone_blocks=(1, 1, 1, 1)", "--config.model.backbone_width=8",
-             "--config.model.feature_dim=16", "--config.model.num_filters=4",
-             "--config.model.label_encoder_dims=(4, 8, 8)", "--config.model.decoder_mdim=8",
-             "--config.model.optim_iter=2"]
 
 
 def test_stage1_recipe_trains_on_generated_youtubevos_and_davis(tmp_path):

@@ -100,11 +100,15 @@ class Sequence:
             raise DatasetError(f"{path}: missing frame")
         return read_rgb(path)
 
+    def frame_size(self, i):
+        """(H, W) of frame ``i``, read from its header."""
+        return image_size(self.frames[i])
+
     def check_frame_sizes(self):
         """All frames have the first frame's size (read from the file headers, in seconds); returns (H, W)."""
-        first = image_size(self.frames[0])
-        for path in self.frames[1:]:
-            check_same_size(path, image_size(path), first)
+        first = self.frame_size(0)
+        for i in range(1, len(self.frames)):
+            check_same_size(self.frames[i], self.frame_size(i), first)
         return first
 
     def load_annotation(self, i, frame_hw):

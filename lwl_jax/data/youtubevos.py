@@ -11,8 +11,9 @@ import zipfile
 from lwl_jax.data.davis import DatasetError, Sequence, frames_in
 
 
-def youtubevos_sequences(root, split="valid", sequences=None):
-    """Returns [(Sequence, indices of the frames to write)]."""
+def youtubevos_sequences(root, split="valid", sequences=None, all_frames=None):
+    """Returns [(Sequence, indices of the frames to write)]. ``all_frames``: read the frames from
+    ``<split>_all_frames/`` (True), from ``<split>/`` (False), or from the former when it exists (None)."""
     meta_path = os.path.join(root, split, "meta.json")
     if not os.path.isfile(meta_path):
         raise DatasetError(f"{meta_path}: meta.json not found (is {root} a YouTube-VOS root?)")
@@ -27,7 +28,7 @@ def youtubevos_sequences(root, split="valid", sequences=None):
         if vid not in videos:
             raise DatasetError(f"{meta_path}: no video {vid}")
         folder = os.path.join(all_frames_root, vid)
-        if not os.path.isdir(folder):
+        if all_frames is False or (all_frames is None and not os.path.isdir(folder)):
             folder = os.path.join(root, split, "JPEGImages", vid)
         frames = frames_in(folder)
         stems = [os.path.splitext(os.path.basename(f))[0] for f in frames]

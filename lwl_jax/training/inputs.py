@@ -1,6 +1,9 @@
 """The sample builder a training config asks for (``cfg.data.kind``): 'synthetic' (built-in videos) or 'vos'
-(YouTube-VOS 2019 train + DAVIS 2017 train in their on-disk layouts, mixed by ``cfg.data.weights``). The
-datasets are opened here, in the main process, so a wrong root fails before anything is compiled."""
+(YouTube-VOS 2019 train + DAVIS 2017 train, mixed by ``cfg.data.weights``), read from their on-disk folders
+(``cfg.data.source='folders'``: ``youtubevos_root``, ``davis_root``) or from prepared TFDS datasets
+(``source='tfds'``: ``tfds_dir``, ``tfds_datasets``; ``python -m lwl_jax.data.prepare_tfds``). COCO is always
+read from ``coco_root``. The datasets are opened here, in the main process, so a wrong root fails before
+anything is compiled."""
 from __future__ import annotations
 
 from lwl_jax.data.pipeline import SyntheticSampleBuilder, VOSSampleBuilder
@@ -21,17 +24,42 @@ def open_datasets(d, progress=True):
     from lwl_jax.data.coco import coco_train
     from lwl_jax.data.vos_train import davis_train, youtubevos_train
 
+    source = d.get("source", "folders")
     out = []
-    if d.get("youtubevos_root"):
-        out.append((youtubevos_train(d.youtubevos_root, d.get("youtubevos_split", "jjtrain")),
-                    float(d.weights.get("youtubevos", 1.0))))
-    if d.get("davis_root"):
-        out.append((davis_train(d.davis_root, progress=progress), float(d.weights.get("davis", 1.0))))
+    if source == "tfds":
+        out += open_tfds_datasets(d)
+    elif source == "folders":
+        if d.get("youtubevos_root"):
+            out.append((youtubevos_train(d.youtubevos_root, d.get("youtubevos_split", "jjtrain")),
+                        float(d.weights.get("youtubevos", 1.0))))
+        if d.get("davis_root"):
+            out.append((davis_train(d.davis_root, progress=progress), float(d.weights.get("davis", 1.0))))
+    else:
+        raise ConfigError(f"config data.source: {source!r}; expected 'folders' or 'tfds'")
     if d.get("coco_root"):
         out.append((coco_train(d.coco_root, d.get("coco_split", "train2017")), float(d.weights.get("coco", 1.0))))
     if not out:
-        raise ConfigError("config data.kind='vos' needs at least one of data.youtubevos_root, data.davis_root, "
-                          "data.coco_root")
+        raise ConfigError("config data.kind='vos' needs at least one dataset: data.youtubevos_root, "
+                          "data.davis_root, data.coco_root, or data.source='tfds' with data.tfds_datasets")
+    return out
+
+
+TFDS_NAMES = {"youtubevos": ("youtube_vos_2019", None), "davis": ("davis_2017", "480p")}
+
+
+def open_tfds_datasets(d):
+    """The ``data.tfds_datasets`` ('youtubevos': the ``youtubevos_split`` of ``youtube_vos_2019``; 'davis':
+    ``train`` of ``davis_2017/480p``) prepared in ``data.tfds_dir``, as training sequences."""
+    from lwl_jax.data.tfds.reader import Source, train_sequences
+
+    out = []
+    for key in d.get("tfds_datasets", ("youtubevos", "davis")):
+        if key not in TFDS_NAMES:
+            raise ConfigError(f"config data.tfds_datasets: unknown {key!r}; expected some of {sorted(TFDS_NAMES)}")
+        name, config = TFDS_NAMES[key]
+        split = d.get("youtubevos_split", "jjtrain") if key == "youtubevos" else "train"
+        source = Source(name, split, d.get("tfds_dir", "~/tensorflow_datasets"), config)
+        out.append((train_sequences(key, source), float(d.weights.get(key, 1.0))))
     return out
 
 

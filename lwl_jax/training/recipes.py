@@ -18,7 +18,8 @@ def model_config(**extra):
 
 
 def data_config(**extra):
-    d = dict(kind="vos", youtubevos_root="data/youtubevos", youtubevos_split="jjtrain", davis_root="data/davis",
+    d = dict(kind="vos", source="folders", tfds_dir="~/tensorflow_datasets", tfds_datasets=("youtubevos", "davis"),
+             youtubevos_root="data/youtubevos", youtubevos_split="jjtrain", davis_root="data/davis",
              coco_root="", weights=dict(youtubevos=6.0, davis=1.0, coco=1.0), height=480, width=832,
              num_test_frames=3, max_gap=100, search_area_factor=5.0, max_rotation=15.0, max_log_scale=0.2,
              brightness=0.2, worker_count=8, seed=0)
@@ -28,7 +29,8 @@ def data_config(**extra):
 
 def validation_config(root="data/youtubevos", every=5 * EPOCH, num_sequences=30):
     """J&F of the tracker on the paper's held-out YouTube-VOS split (appendix H, ``jjvalid``)."""
-    return ml_collections.ConfigDict(dict(every=every, kind="youtubevos", root=root, split="jjvalid",
+    return ml_collections.ConfigDict(dict(every=every, kind="youtubevos", source="folders", root=root,
+                                          tfds_dir="~/tensorflow_datasets", split="jjvalid",
                                           num_sequences=num_sequences, tracker="lwl_ytvos",
                                           tracker_overrides=()))
 

@@ -3,7 +3,8 @@ the DAVIS J and F measures per object over the frames after the object's first a
 
 ``cfg.validation``: ``every`` (steps; 0 = never), ``kind`` ('synthetic': held-out built-in videos generated with
 ``seed`` into ``<workdir>/validation_data``; 'youtubevos': the held-out ``jjvalid`` videos of the YouTube-VOS 2019
-train folder, the paper's validation split; 'davis': a DAVIS split), ``num_sequences``, ``tracker`` (a tracker
+train folder, the paper's validation split, or with ``source='tfds'`` the ``jjvalid`` split of the prepared
+``youtube_vos_2019`` in ``tfds_dir``; 'davis': a DAVIS split), ``num_sequences``, ``tracker`` (a tracker
 config file) and ``tracker_overrides`` (e.g. ``("--config.image_sample_size=(96, 160)",)``).
 """
 from __future__ import annotations
@@ -13,11 +14,12 @@ import os
 import numpy as np
 
 from lwl_jax import metrics
-from lwl_jax.data.davis import DatasetError, Sequence, davis_sequences, read_index_png
+from lwl_jax.data.davis import DatasetError, Sequence, davis_sequences
 from lwl_jax.errors import ConfigError
 
 
 def _youtubevos_sequences(root, split, limit):
+    """The first ``limit`` videos of a YouTube-VOS ``train`` split, with every annotated frame given."""
     from lwl_jax.data.vos_train import youtubevos_train
 
     by_video = {}
@@ -32,7 +34,7 @@ def _youtubevos_sequences(root, split, limit):
 
 def score_sequence(seq: Sequence, predicted):
     """Mean J and F per object over the frames after its first annotated frame -> [(J, F)] per object."""
-    gt = {i: read_index_png(p) for i, p in seq.annotations.items()}
+    gt = {i: seq.load_annotation(i, predicted[i].shape) for i in seq.annotations}
     first = {}
     for i in sorted(gt):
         for k in np.unique(gt[i]):
@@ -74,6 +76,11 @@ class Validator:
                 write_davis(root, n, int(v.seed), SyntheticConfig(int(cfg.data.height), int(cfg.data.width),
                                                                   int(v.get("num_frames", cfg.data.num_frames))))
             seqs = davis_sequences(root, "val")
+        elif v.kind == "youtubevos" and v.get("source", "folders") == "tfds":
+            from lwl_jax.data.tfds.reader import Source, eval_sequences
+
+            source = Source("youtube_vos_2019", v.get("split", "jjvalid"), v.get("tfds_dir", "~/tensorflow_datasets"))
+            seqs = eval_sequences(source, source.index["videos"][:n])
         elif v.kind == "youtubevos":
             seqs = _youtubevos_sequences(v.root, v.get("split", "jjvalid"), n)
         elif v.kind == "davis":

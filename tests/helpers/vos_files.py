@@ -1,5 +1,6 @@
 """Small training datasets written in the exact on-disk layouts of YouTube-VOS 2019 train, DAVIS 2017 train and
-COCO instances (frames from the built-in synthetic generator), with optional defects."""
+COCO instances (frames from the built-in synthetic generator), with optional defects; DAVIS 2017 ``val`` and
+YouTube-VOS ``valid`` folders for evaluation."""
 import json
 import os
 
@@ -10,6 +11,7 @@ from lwl_jax.data.davis import write_index_png
 from lwl_jax.data.synthetic import SyntheticConfig, generate, write_davis_split, write_davis_video
 
 CFG = SyntheticConfig(height=72, width=120, num_frames=12, max_objects=2)
+H, W = 64, 96          # make_davis's frame size
 
 
 def _videos(n, seed, cfg=CFG):
@@ -82,3 +84,60 @@ def write_coco(root, num_images=3, seed=2, split="train2017"):
                  "segmentation": {"counts": [0, 10], "size": [90, 140]}, "bbox": [0, 0, 5, 5]})
     with open(os.path.join(root, "annotations", f"instances_{split}.json"), "w") as f:
         json.dump({"images": images, "annotations": anns, "categories": [{"id": 1, "name": "thing"}]}, f)
+
+
+def make_davis(root, n_frames=6, sequences=("alpha", "beta")):
+    """DAVIS 2017 ``val`` (H×W frames): in 'alpha' object 1 enters late, with the lowest id."""
+    rng = np.random.default_rng(0)
+    (root / "ImageSets" / "2017").mkdir(parents=True, exist_ok=True)
+    (root / "ImageSets" / "2017" / "val.txt").write_text("\n".join(sequences) + "\n")
+    for s, name in enumerate(sequences):
+        jd = root / "JPEGImages" / "480p" / name
+        ad = root / "Annotations" / "480p" / name
+        jd.mkdir(parents=True)
+        ad.mkdir(parents=True)
+        for t in range(n_frames):
+            img = (rng.random((H, W, 3)) * 255).astype(np.uint8)
+            lab = np.zeros((H, W), np.uint8)
+            lab[10 + t:30 + t, 10:35] = 2
+            lab[35:55, 50 + t:80 + t] = 3
+            if s == 0 and t >= 3:                       # object 1 enters late, with the lowest id
+                lab[5:20, 60:85] = 1
+            img[lab > 0] = (img[lab > 0] * 0.3 + 150).astype(np.uint8)
+            Image.fromarray(img).save(jd / f"{t:05d}.jpg", quality=95)
+            write_index_png(ad / f"{t:05d}.png", lab)
+    return root
+
+
+def make_youtubevos(root):
+    """Two videos; in 'v1' object 7 enters at frame 5; only every 5th frame is listed (and given as JPEG)."""
+    rng = np.random.default_rng(1)
+    meta = {"videos": {}}
+    for vid, (h, w) in (("v1", (48, 80)), ("v2", (56, 72))):
+        objects = {"3": {"frames": []}}
+        if vid == "v1":
+            objects["7"] = {"frames": []}
+        for t in range(12):
+            img = (rng.random((h, w, 3)) * 255).astype(np.uint8)
+            lab = np.zeros((h, w), np.uint8)
+            lab[5:25, 5 + t:30 + t] = 3
+            if vid == "v1" and t >= 5:
+                lab[30:45, 40:70] = 7
+            name = f"{t * 5:05d}"
+            for base in (root / "valid_all_frames" / "JPEGImages" / vid,) + \
+                    ((root / "valid" / "JPEGImages" / vid,) if t % 5 == 0 else ()):
+                base.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(img).save(base / f"{name}.jpg", quality=95)
+            if t % 5 == 0:
+                objects["3"]["frames"].append(name)
+                if vid == "v1" and t >= 5:
+                    objects["7"]["frames"].append(name)
+            ann = root / "valid" / "Annotations" / vid
+            ann.mkdir(parents=True, exist_ok=True)
+            if t == 0:
+                write_index_png(ann / f"{name}.png", np.where(lab == 3, 3, 0).astype(np.uint8))
+            if vid == "v1" and t == 5:
+                write_index_png(ann / f"{name}.png", np.where(lab == 7, 7, 0).astype(np.uint8))
+        meta["videos"][vid] = {"objects": objects}
+    (root / "valid" / "meta.json").write_text(json.dumps(meta))
+    return root
