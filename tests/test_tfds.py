@@ -138,17 +138,25 @@ def test_three_steps_from_tfds_equal_three_steps_from_the_folders(prepared, tmp_
     sources = {"folders": [f"--config.data.youtubevos_root={yt}", f"--config.data.davis_root={dv}"],
                "tfds": ["--config.data.source=tfds", f"--config.data.tfds_dir={data_dir}",
                         "--config.data.youtubevos_root=/nonexistent", "--config.data.davis_root=/nonexistent"]}
+    # the TFDS run also validates on the prepared jjvalid split (the tracker on TFDS sequences)
+    validation = ["--config.validation.every=3", "--config.validation.source=tfds",
+                  f"--config.validation.tfds_dir={data_dir}", "--config.validation.num_sequences=1",
+                  "--config.validation.tracker_overrides=('--config.image_sample_size=(48, 80)',)"]
     params = {}
     for name, data in sources.items():
         args = _train_args(data)[3:] + ["--config.num_steps=3", "--config.data.worker_count=0"]
+        args += validation if name == "tfds" else []
         cfg = load_config(os.path.join(REPO, "configs", "stage1.py"), args)
         state = train(cfg, str(tmp_path / name), devices=jax.devices()[:1], progress=False)
         params[name] = {k: np.asarray(v) for k, v in flatten_dict(jax.device_get(state.params)).items()}
     for k, v in params["folders"].items():
         np.testing.assert_array_equal(params["tfds"][k], v, err_msg="/".join(k))
-    losses = [[json.loads(x)["loss"] for x in (tmp_path / n / "metrics.jsonl").read_text().splitlines()]
-              for n in sources]
+    rows = [json.loads(x) for x in (tmp_path / "tfds" / "metrics.jsonl").read_text().splitlines()]
+    losses = [[r["loss"] for r in rows if "loss" in r],
+              [json.loads(x)["loss"] for x in (tmp_path / "folders" / "metrics.jsonl").read_text().splitlines()]]
     assert losses[0] == losses[1] and len(losses[0]) == 3
+    val = [r for r in rows if "val/J&F" in r]
+    assert len(val) == 1 and 0.0 <= val[0]["val/J&F"] <= 1.0
 
 
 @pytest.mark.slow

@@ -118,6 +118,15 @@ class _VOSBuilder(tfds.core.GeneratorBasedBuilder):
                                               metadata=tfds.core.MetadataDict(),
                                               homepage=self.HOMEPAGE)
 
+    def _splits(self, root, todo):
+        """{split: example generator} of the splits with at least one video (a partial download may lack one:
+        it is left out, with a warning)."""
+        for split in [s for s, videos in todo.items() if not videos]:
+            logging.warning("%s: no video of split %s; the split is left out", root, split)
+        if not any(todo.values()):
+            raise DatasetError(f"{root}: no video of any split ({', '.join(todo)})")
+        return {split: self._generate_examples(split, videos) for split, videos in todo.items() if videos}
+
     def _generate_examples(self, split, videos):
         """videos: [(video id, thunk -> example)] in order; yields (position, example) and records the index."""
         index = {"videos": [], "object_ids": [], "visible": [], "skipped": []}
@@ -158,11 +167,11 @@ class YoutubeVos2019(_VOSBuilder):
         _require(root, "manual folder")
         _require(os.path.join(root, "train", "meta.json"), "YouTube-VOS train/meta.json")
         _require(os.path.join(root, "valid", "meta.json"), "YouTube-VOS valid/meta.json")
-        splits = {name: self._train(root, name) for name in ("jjtrain", "jjvalid")}
-        splits["valid"] = self._valid(root, all_frames=False)
+        todo = {name: self._train(root, name) for name in ("jjtrain", "jjvalid")}
+        todo["valid"] = self._valid(root, all_frames=False)
         if os.path.isdir(os.path.join(root, "valid_all_frames", "JPEGImages")):
-            splits["valid_all_frames"] = self._valid(root, all_frames=True)
-        return splits
+            todo["valid_all_frames"] = self._valid(root, all_frames=True)
+        return self._splits(root, todo)
 
     def _train(self, root, split):
         from lwl_jax.data.vos_train import split_ids
@@ -185,12 +194,11 @@ class YoutubeVos2019(_VOSBuilder):
                 return video_example(vid, frames, masks, [int(k) for k, _ in objects], visible)
 
             todo.append((vid, make))
-        return self._generate_examples(split, todo)
+        return todo
 
     def _valid(self, root, all_frames):
         from lwl_jax.data.youtubevos import youtubevos_sequences
 
-        split = "valid_all_frames" if all_frames else "valid"
         todo = []
         videos = _meta(os.path.join(root, "valid", "meta.json"))
         for seq, written in youtubevos_sequences(root, "valid", all_frames=all_frames):
@@ -206,7 +214,7 @@ class YoutubeVos2019(_VOSBuilder):
                 return video_example(seq.name, seq.frames, masks, [int(k) for k, _ in objects], visible, written)
 
             todo.append((seq.name, make))
-        return self._generate_examples(split, todo)
+        return todo
 
 
 class Davis2017(_VOSBuilder):
@@ -232,11 +240,11 @@ class Davis2017(_VOSBuilder):
         res = self.RESOLUTION_FOLDER[self.builder_config.name]
         _require(os.path.join(root, "JPEGImages", res), f"DAVIS JPEGImages/{res}")
         sets = os.path.join(root, "ImageSets", "2017")
-        splits = {s: self._split(root, s, res) for s in ("train", "val", "test-dev")
-                  if os.path.isfile(os.path.join(sets, f"{s}.txt"))}
-        if not splits:
+        todo = {s: self._split(root, s, res) for s in ("train", "val", "test-dev")
+                if os.path.isfile(os.path.join(sets, f"{s}.txt"))}
+        if not todo:
             raise DatasetError(f"{sets}: no split file (train.txt, val.txt, test-dev.txt)")
-        return splits
+        return self._splits(root, todo)
 
     def _split(self, root, split, res):
         with open(os.path.join(root, "ImageSets", "2017", f"{split}.txt")) as f:
@@ -261,7 +269,7 @@ class Davis2017(_VOSBuilder):
                 return video_example(name, frames, masks, ids, visible)
 
             todo.append((name, make))
-        return self._generate_examples(split, todo)
+        return todo
 
 
 def _meta(path):
