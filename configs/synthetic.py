@@ -14,7 +14,8 @@ def get_config():
     c = ml_collections.ConfigDict()
     c.model = ml_collections.ConfigDict(dict(
         backbone_blocks=(1, 1, 1, 1), backbone_width=16, feature_dim=64, num_filters=8,
-        label_encoder_dims=(8, 16, 32), decoder_mdim=16, optim_iter=5))
+        label_encoder_dims=(8, 16, 32), decoder_mdim=16, optim_iter=5, remat_backbone=False, remat_learner=False,
+        dtype="float32"))
     c.data = ml_collections.ConfigDict(dict(kind="synthetic", seed=0, height=96, width=160, num_frames=12,
                                             num_test_frames=3, worker_count=1))
     c.stage = "none"                 # nothing frozen: the small backbone trains from scratch

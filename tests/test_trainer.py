@@ -195,3 +195,21 @@ def test_stage1_recipe_trains_on_generated_youtubevos_and_davis(tmp_path):
     val = [r for r in rows if "val/J&F" in r]
     assert len(val) == 1 and 0.0 <= val[0]["val/J&F"] <= 1.0
     assert any(n.startswith("events.out.tfevents") for n in os.listdir(tmp_path / "run" / "tensorboard"))
+
+
+def test_validation_runs_the_exported_float32_model(tmp_path, monkeypatch):
+    """Training in bfloat16 with remat, validation still runs the network evaluate.py will load: float32, no
+    remat (the export's fields)."""
+    from lwl_jax.training.validation import Validator
+
+    seen = []
+
+    def record(self, model, variables):
+        seen.append((model.dtype, model.remat_backbone, model.remat_learner))
+        return {"J&F": 0.5, "J": 0.5, "F": 0.5}
+
+    monkeypatch.setattr(Validator, "__call__", record)
+    cfg = tiny_config("--config.num_steps=1", "--config.model.dtype=bfloat16", "--config.model.remat_backbone=True",
+                      "--config.validation.every=1", "--config.validation.num_sequences=1")
+    train(cfg, str(tmp_path / "run"), devices=jax.devices()[:1], progress=False)
+    assert seen == [(jax.numpy.float32, False, False)]

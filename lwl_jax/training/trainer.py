@@ -263,6 +263,7 @@ def train(cfg, workdir, devices=None, progress=True, stop_after=None):
                               int(cfg.get("accum_steps", 1)))
     state = jax.device_put(state, NamedSharding(mesh, P()))
     validator = Validator.from_config(cfg, workdir) if jax.process_index() == 0 else None
+    export_model = LWLNet(**model_fields(cfg, for_export=True))     # validated as evaluate.py will run it
     stop = {"flag": False}
     old = signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True)) if hasattr(signal, "SIGTERM") else None
     start = int(state.step)
@@ -286,7 +287,7 @@ def train(cfg, workdir, devices=None, progress=True, stop_after=None):
             if s % int(cfg.get("image_every", 100)) == 0 or s == total:
                 summaries.masks(s, raw, np.asarray(metrics["preview"].addressable_data(0)))
             if validator is not None and validator.due(s, total):
-                scores = validator(model, _host({"params": state.params, "batch_stats": state.batch_stats}))
+                scores = validator(export_model, _host({"params": state.params, "batch_stats": state.batch_stats}))
                 summaries.scalars(s, {f"val/{k}": v for k, v in scores.items()})
                 bar.write(f"step {s}: validation " + "  ".join(f"{k} {v:.3f}" for k, v in scores.items()))
             bar.update(1)
