@@ -41,7 +41,6 @@ def run_case(case):
 
     from lwl_jax.config_util import load_config
     from lwl_jax.models.lwl import LWLNet
-    from lwl_jax.training.frozen import FROZEN_PREFIXES
     from lwl_jax.training.trainer import (initial_state, make_mesh, make_optimizer, make_train_step, model_fields,
                                           shard_batch)
 
@@ -51,7 +50,7 @@ def run_case(case):
     model = LWLNet(**model_fields(cfg))
     state, tx = initial_state(model, cfg, lambda p: make_optimizer(cfg, p))
     state = jax.device_put(state, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
-    step = make_train_step(model, tx, mesh, FROZEN_PREFIXES[cfg.stage], float(cfg.loss_weight),
+    step = make_train_step(model, tx, mesh, cfg.param_rules, float(cfg.loss_weight),
                            cfg.get("loss", "lovasz"), cfg.get("forward", "segmentation"),
                            int(cfg.get("accum_steps", 1)))
     b, h, w, t = int(cfg.batch_size), int(cfg.data.height), int(cfg.data.width), int(cfg.data.num_test_frames)
@@ -80,7 +79,7 @@ def run_case(case):
         jax.block_until_ready(m["loss"])
         times.append(time.perf_counter() - t0)
     med = sorted(times)[len(times) // 2]
-    extra = {"breakdown": breakdown(model, state, tx, cfg, batch, FROZEN_PREFIXES[cfg.stage])} \
+    extra = {"breakdown": breakdown(model, state, tx, cfg, batch, cfg.param_rules)} \
         if case.get("breakdown") else {}
     stats = devices[0].memory_stats() or {}
     if "peak_bytes_in_use" in stats:

@@ -9,6 +9,8 @@ The model is exported to ``runs/synthetic/export`` (a converted-checkpoint folde
 """
 import ml_collections
 
+from lwl_jax.training.rules import stage_rules
+
 
 def get_config():
     c = ml_collections.ConfigDict()
@@ -18,7 +20,7 @@ def get_config():
         dtype="float32"))
     c.data = ml_collections.ConfigDict(dict(kind="synthetic", seed=0, height=96, width=160, num_frames=12,
                                             num_test_frames=3, worker_count=1))
-    c.stage = "none"                 # nothing frozen: the small backbone trains from scratch
+    c.param_rules = stage_rules("all")   # nothing frozen: the small backbone trains from scratch
     c.batch_size = 4
     c.num_steps = 2000
     c.steps_per_epoch = 100

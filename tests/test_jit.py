@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lwl_jax.tracking.steps import DeviceState, track_fn, zeros_tau
-from lwl_jax.training.frozen import FROZEN_PREFIXES
+from lwl_jax.training.rules import stage_rules
 from lwl_jax.training.objective import loss_and_grads
 
 
@@ -22,7 +22,7 @@ def test_training_step_compiles_once_per_shape(small_model):
 
     def step(params, bs, batch):
         traces.append(1)
-        return loss_and_grads(params, bs, model, batch, FROZEN_PREFIXES["stage2"])
+        return loss_and_grads(params, bs, model, batch, stage_rules("stage2"))
 
     f = jax.jit(step)
     for seed in range(3):

@@ -1,4 +1,6 @@
 """The steepest-descent learner A: a fori_loop, differentiable, and consistent with its definition."""
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -114,3 +116,22 @@ def test_carried_prediction_gives_the_same_steps_and_the_new_prediction(problem)
     np.testing.assert_allclose(a_tau, b_tau, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(a_losses, b_losses, rtol=1e-5)
     np.testing.assert_allclose(u, apply_filter(x, b_tau), rtol=1e-4, atol=1e-5)
+
+
+def test_strategies_agree_and_differ_in_program(problem):
+    """'loop' (CPU default) and 'vmap' (accelerators' default) give the same τ, and really are two programs: the
+    loop has one matrix product per sequence, vmap one batched product."""
+    from lwl_jax.models.learner import resolve_strategy
+
+    x, y, v, tau, rho = problem
+    outs, products = {}, {}
+    for s in ("loop", "vmap"):
+        f = functools.partial(steepest_descent, num_iter=3, strategy=s)
+        outs[s] = f(tau, x, y, v, rho)[0]
+        jaxpr = str(jax.make_jaxpr(lambda t: f(t, x, y, v, rho))(tau))
+        products[s] = jaxpr.count("dot_general")
+    np.testing.assert_allclose(outs["vmap"], outs["loop"], rtol=1e-5, atol=1e-7)
+    assert products["loop"] > products["vmap"]
+    assert resolve_strategy(None) == ("loop" if jax.default_backend() == "cpu" else "vmap")
+    with pytest.raises(ValueError, match="learner strategy"):
+        resolve_strategy("scan")

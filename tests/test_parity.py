@@ -73,3 +73,24 @@ def test_cli_fails_on_wrong_reference_and_on_unrun_case(fixture_dir, tmp_path):
     (folder / "fixtures_index.json").write_text(json.dumps(index))
     code, rows = _run_cli(folder, tmp_path, "mystery")
     assert code == 1 and rows == [{"case": "mystery", "status": "unsupported"}]
+
+
+VMAP_CASES = ["learner", "target_model", "train_forward", "tracker"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", VMAP_CASES)
+def test_vmap_learner_strategy_passes_the_parity_cases(fixture_dir, case):
+    """The learner's accelerator path (one vmapped map over the sequences, what GPUs and TPUs run by default)
+    passes the same cases at the same tolerances on CPU, where the default is the per-sequence loop."""
+    rows = CASES[case](_vmap_fixtures(fixture_dir))
+    assert rows and all(r.passed for r in rows), [(r.tensor, r.error, r.tolerance) for r in rows if not r.passed]
+
+
+_VMAP = {}
+
+
+def _vmap_fixtures(folder):
+    from lwl_jax.parity.cases import Fixtures
+
+    return _VMAP.setdefault(folder, Fixtures(folder, learner_strategy="vmap"))

@@ -12,7 +12,7 @@ from flax.traverse_util import flatten_dict
 
 from lwl_jax.config_util import load_config
 from lwl_jax.models.lwl import LWLNet, init_variables
-from lwl_jax.training.frozen import FROZEN_PREFIXES
+from lwl_jax.training.rules import FROZEN, param_labels, stage_rules
 from lwl_jax.training.trainer import train
 from tests.helpers.train import SMALL_NET, tiny_config
 from tests.helpers.xla import subprocess_env
@@ -24,14 +24,16 @@ def _flat(tree):
 
 @pytest.mark.parametrize("stage", ["stage1", "stage2"])
 def test_frozen_parameters_and_bn_statistics_unchanged(tmp_path, stage):
-    cfg = tiny_config("--config.num_steps=2", f"--config.stage={stage}")
+    cfg = tiny_config("--config.num_steps=2")
+    cfg.param_rules = stage_rules(stage)
     init = init_variables(LWLNet(**cfg.model), int(cfg.seed), (cfg.data.height, cfg.data.width), cfg.init_scheme)
     state = train(cfg, str(tmp_path / "run"), devices=jax.devices()[:1], progress=False)
     before, after = _flat(init["params"]), _flat(state.params)
-    frozen = FROZEN_PREFIXES[stage]
+    labels = _flat(param_labels(init["params"], cfg.param_rules))
+    assert 10 < sum(v == FROZEN for v in labels.values()) < len(labels)
     changed = 0
     for k in before:
-        if any(k == p or k.startswith(p + "/") for p in frozen):
+        if labels[k] == FROZEN:
             assert np.array_equal(before[k], after[k]), k
         else:
             changed += not np.array_equal(before[k], after[k])
@@ -67,8 +69,9 @@ def test_gradient_accumulation_is_exact(tmp_path):
 
 
 def test_boxinit_trains_only_the_box_encoder(tmp_path):
-    cfg = tiny_config("--config.num_steps=1", "--config.stage=boxinit", "--config.forward=box",
-                      "--config.loss=lovasz", "--config.loss_weight=10.0", "--config.data.num_test_frames=1")
+    cfg = tiny_config("--config.num_steps=1", "--config.forward=box", "--config.loss=lovasz",
+                      "--config.loss_weight=10.0", "--config.data.num_test_frames=1")
+    cfg.param_rules = stage_rules("boxinit")
     with cfg.model.unlocked():
         cfg.model.box_encoder = True
         cfg.model.box_dims = (8, 8)
@@ -213,3 +216,43 @@ def test_validation_runs_the_exported_float32_model(tmp_path, monkeypatch):
                       "--config.validation.every=1", "--config.validation.num_sequences=1")
     train(cfg, str(tmp_path / "run"), devices=jax.devices()[:1], progress=False)
     assert seen == [(jax.numpy.float32, False, False)]
+
+
+def _shipped_training_configs():
+    out = {}
+    for name in ("synthetic", "stage1", "stage2", "short", "boxinit", "long"):
+        cfg = load_config(os.path.join(REPO, "configs", f"{name}.py"))
+        for stage in cfg.get("stages", ()) or (None,):
+            out[f"{name}/{stage}" if stage else name] = cfg[stage] if stage else cfg
+    return out
+
+
+def test_every_parameter_matches_exactly_one_rule_in_every_shipped_config():
+    """Each shipped training config's param_rules, walked over its own model's parameters (abstractly): every
+    parameter is frozen or in exactly one learning-rate group."""
+    from lwl_jax.training.trainer import model_fields, trained_groups
+
+    seen = {}
+    for name, cfg in _shipped_training_configs().items():
+        model = LWLNet(**model_fields(cfg))
+        shapes = jax.eval_shape(lambda: init_variables(model, 0, (64, 64), cfg.init_scheme))["params"]
+        labels = _flat_labels(param_labels(shapes, cfg.param_rules))
+        seen[name] = sorted(set(labels.values()))
+        assert trained_groups(cfg, shapes) == set(seen[name]) - {"frozen"}
+    assert seen["stage1"] == ["decoder", "filter_optimizer", "frozen", "label_encoder", "target_features"]
+    assert "backbone" in seen["stage2"] and seen["boxinit"] == ["box_encoder", "frozen"]
+    assert "frozen" not in seen["synthetic"]
+
+
+def _flat_labels(tree):
+    return {"/".join(k): v for k, v in flatten_dict(tree).items()}
+
+
+def test_a_parameter_matched_by_no_rule_or_two_is_named():
+    from lwl_jax.errors import ConfigError
+
+    params = {"decoder": {"conv": {"kernel": 0}}, "label_encoder": {"conv": {"kernel": 0}}}
+    with pytest.raises(ConfigError, match="parameter label_encoder/conv/kernel is matched by no rule"):
+        param_labels(params, ((r"decoder/.*", "decoder"),))
+    with pytest.raises(ConfigError, match=r"parameter decoder/conv/kernel is matched by 2 rules \(decoder/\.\*, "):
+        param_labels(params, ((r"decoder/.*", "decoder"), (r".*/kernel", "frozen")))

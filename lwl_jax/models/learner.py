@@ -83,10 +83,23 @@ def _input_grad1(r, tau):
     return jnp.einsum("nhwabd,abcd->nhwc", _shifted(r, k), tau)
 
 
-def _per_sequence(f, a, b, a_axis, b_axis, out_axis):
-    """Map ``f`` over the sequences: on CPU a static loop (one large matrix product each); elsewhere ``vmap``
-    (batched matrix products)."""
-    if jax.default_backend() != "cpu":
+STRATEGIES = ("loop", "vmap")
+
+
+def resolve_strategy(strategy=None) -> str:
+    """How the maps run over the S sequences: 'loop' (a static Python loop, one large matrix product per sequence:
+    fastest on CPU) or 'vmap' (batched matrix products: what GPUs and TPUs want). None: 'loop' on the CPU backend,
+    'vmap' elsewhere. Both compute the same values up to float32 rounding (tested on CPU with the parity cases)."""
+    if strategy is None:
+        return "loop" if jax.default_backend() == "cpu" else "vmap"
+    if strategy not in STRATEGIES:
+        raise ValueError(f"learner strategy must be one of {STRATEGIES} or None, got {strategy!r}")
+    return strategy
+
+
+def _per_sequence(f, a, b, a_axis, b_axis, out_axis, strategy):
+    """Map ``f`` over the sequences (axis ``a_axis`` of ``a``, ``b_axis`` of ``b``) by ``strategy``."""
+    if resolve_strategy(strategy) == "vmap":
         return jax.vmap(f, in_axes=(a_axis, b_axis), out_axes=out_axis)(a, b)
     n = a.shape[a_axis]
     outs = [f(lax.index_in_dim(a, i, a_axis, False), lax.index_in_dim(b, i, b_axis, False)) for i in range(n)]
@@ -96,82 +109,84 @@ def _per_sequence(f, a, b, a_axis, b_axis, out_axis):
 _DN = ("NHWC", "HWIO", "NHWC")
 
 
-def conv_reference(x, tau):
+def conv_reference(x, tau, strategy=None):
     """T_τ(x) by XLA's convolution, the definition the matrix-product form is tested against:
     x (N, S, h, w, C), τ (S, k, k, C, D) -> (N, S, h, w, D)."""
     def one(a, t):
         p = t.shape[0] // 2
         return lax.conv_general_dilated(a, t, (1, 1), ((p, p), (p, p)), dimension_numbers=_DN)
 
-    return _per_sequence(one, x, tau, 1, 0, 1)
+    return _per_sequence(one, x, tau, 1, 0, 1, strategy)
 
 
-def _apply_plain(x, tau):
+def _apply_plain(x, tau, strategy):
     """T_τ(x): x (N, S, h, w, C), τ (S, k, k, C, D) -> (N, S, h, w, D)."""
-    return _per_sequence(_conv1, x, tau, 1, 0, 1)
+    return _per_sequence(_conv1, x, tau, 1, 0, 1, strategy)
 
 
-def _filter_grad_plain(x, r, k):
+def _filter_grad_plain(x, r, k, strategy):
     """T*(r), adjoint of T in τ: x (N, S, h, w, C), r (N, S, h, w, D) -> (S, k, k, C, D)."""
-    return _per_sequence(lambda a, b: _filter_grad1(a, b, k), x, r, 1, 1, 0)
+    return _per_sequence(lambda a, b: _filter_grad1(a, b, k), x, r, 1, 1, 0, strategy)
 
 
-def _input_grad_plain(r, tau):
+def _input_grad_plain(r, tau, strategy):
     """Adjoint of T in x: r (N, S, h, w, D), τ (S, k, k, C, D) -> (N, S, h, w, C)."""
-    return _per_sequence(_input_grad1, r, tau, 1, 0, 1)
+    return _per_sequence(_input_grad1, r, tau, 1, 0, 1, strategy)
 
 
 # --- each with a backward pass made of the same three maps ---------------------------------------------------
 
-@jax.custom_vjp
-def apply_filter(x, tau):
+# ``strategy`` (see ``resolve_strategy``) is a static argument of each.
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def apply_filter(x, tau, strategy=None):
     """T_τ(x): x (N, S, h, w, C), τ (S, k, k, C, D) -> mask encoding (N, S, h, w, D)."""
-    return _apply_plain(x, tau)
+    return _apply_plain(x, tau, strategy)
 
 
-def _apply_fwd(x, tau):
-    return apply_filter(x, tau), (x, tau)
+def _apply_fwd(x, tau, strategy):
+    return apply_filter(x, tau, strategy), (x, tau)
 
 
-def _apply_bwd(res, ct):
+def _apply_bwd(strategy, res, ct):
     x, tau = res
-    return ct_like(input_grad(ct, tau), x), ct_like(filter_grad(x, ct), tau)
+    return ct_like(input_grad(ct, tau, strategy), x), ct_like(filter_grad(x, ct, tau.shape[1], strategy), tau)
 
 
 apply_filter.defvjp(_apply_fwd, _apply_bwd)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def filter_grad(x, r, kernel_size: int = 3):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def filter_grad(x, r, kernel_size: int = 3, strategy=None):
     """T*(r), the adjoint of T in τ: x (N, S, h, w, C), r (N, S, h, w, D) -> (S, k, k, C, D)."""
-    return _filter_grad_plain(x, r, kernel_size)
+    return _filter_grad_plain(x, r, kernel_size, strategy)
 
 
-def _fg_fwd(x, r, kernel_size):
-    return filter_grad(x, r, kernel_size), (x, r)
+def _fg_fwd(x, r, kernel_size, strategy):
+    return filter_grad(x, r, kernel_size, strategy), (x, r)
 
 
-def _fg_bwd(kernel_size, res, ct):
+def _fg_bwd(kernel_size, strategy, res, ct):
     x, r = res
-    return ct_like(input_grad(r, ct), x), ct_like(apply_filter(x, ct), r)
+    return ct_like(input_grad(r, ct, strategy), x), ct_like(apply_filter(x, ct, strategy), r)
 
 
 filter_grad.defvjp(_fg_fwd, _fg_bwd)
 
 
-@jax.custom_vjp
-def input_grad(r, tau):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def input_grad(r, tau, strategy=None):
     """Adjoint of T in x: r (N, S, h, w, D), τ (S, k, k, C, D) -> (N, S, h, w, C)."""
-    return _input_grad_plain(r, tau)
+    return _input_grad_plain(r, tau, strategy)
 
 
-def _ig_fwd(r, tau):
-    return input_grad(r, tau), (r, tau)
+def _ig_fwd(r, tau, strategy):
+    return input_grad(r, tau, strategy), (r, tau)
 
 
-def _ig_bwd(res, ct):
+def _ig_bwd(strategy, res, ct):
     r, tau = res
-    return ct_like(apply_filter(ct, tau), r), ct_like(filter_grad(ct, r, tau.shape[1]), tau)
+    return ct_like(apply_filter(ct, tau, strategy), r), ct_like(filter_grad(ct, r, tau.shape[1], strategy), tau)
 
 
 input_grad.defvjp(_ig_fwd, _ig_bwd)
@@ -191,7 +206,8 @@ def _seq_sum(a, axes):
 
 
 def steepest_descent(tau, x, labels, weights, filter_reg, num_iter: int, *, remat: bool = False,
-                     python_loop: bool = False, plain_convs: bool = False, loss_numel=None, prediction=None):
+                     python_loop: bool = False, plain_convs: bool = False, loss_numel=None, prediction=None,
+                     strategy=None):
     """A: ``num_iter`` steepest-descent steps from τ. Returns ``(τ, losses)``, or ``(τ, losses, T_τ(x))`` when
     ``prediction`` is given.
 
@@ -206,18 +222,20 @@ def steepest_descent(tau, x, labels, weights, filter_reg, num_iter: int, *, rema
     ``plain_convs`` uses XLA convolutions (``conv_reference``) with JAX's generic gradients instead of the
     matrix-product maps and their custom VJPs (both only for benchmarks and tests).
     ``loss_numel`` overrides the residual count of the reported loss (e.g. only valid memory slots).
+    ``strategy``: how the maps run over the sequences ('loop', 'vmap'; None: chosen by backend, ``resolve_strategy``).
     """
     num_iter = int(num_iter)
     f32 = jnp.float32
     x, labels, weights, tau = (a.astype(f32) for a in (x, labels, weights, tau))
     rho2 = jnp.reshape(filter_reg, ()).astype(f32) ** 2
     k = tau.shape[1]
+    strategy = resolve_strategy(strategy)
     if plain_convs:
-        T = conv_reference
-        Tstar = lambda a, b: jax.vjp(lambda t: conv_reference(a, t), tau)[1](b)[0]  # noqa: E731
+        T = functools.partial(conv_reference, strategy=strategy)
+        Tstar = lambda a, b: jax.vjp(lambda t: T(a, t), tau)[1](b)[0]  # noqa: E731
     else:
-        T = apply_filter
-        Tstar = lambda a, b: filter_grad(a, b, k)  # noqa: E731
+        T = functools.partial(apply_filter, strategy=strategy)
+        Tstar = lambda a, b: filter_grad(a, b, k, strategy)  # noqa: E731
     numel = (labels.size + tau.size) if loss_numel is None else loss_numel
     frame_axes = (0, 2, 3, 4)
     tau_axes = (1, 2, 3, 4)

@@ -8,7 +8,7 @@ Images are NHWC BGR in 0..255 minus ``IMAGE_MEAN`` (std 1), as the reference exp
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import flax.linen as nn
 import jax
@@ -84,6 +84,7 @@ class LWLNet(nn.Module):
     remat_backbone: bool = False
     remat_learner: bool = False
     dtype: Any = jnp.float32              # compute dtype of backbone, encoders and decoder (learner stays f32)
+    learner_strategy: Optional[str] = None  # T and A over sequences: 'loop', 'vmap'; None: by backend (learner.py)
 
     def setup(self):
         self.feature_extractor = ResNet(tuple(self.backbone_blocks), self.backbone_width, self.stride_in_1x1,
@@ -122,7 +123,12 @@ class LWLNet(nn.Module):
             tau = jnp.zeros((x.shape[1], self.filter_size, self.filter_size, x.shape[-1], self.num_filters),
                             jnp.float32)
         kwargs.setdefault("remat", self.remat_learner)
+        kwargs.setdefault("strategy", self.learner_strategy)
         return steepest_descent(tau, x, labels, weights, self.filter_reg(), num_iter, **kwargs)
+
+    def apply_target_model(self, x, tau):
+        """T_τ(x): x (N, S, h, w, C), τ (S, k, k, C, D) -> mask encoding (N, S, h, w, D)."""
+        return apply_filter(x, tau, self.learner_strategy)
 
     def decode(self, encoding, features, image_size):
         """D: encoding (..., h16, w16, D), features {layer: (..., h, w, C)} -> (logits (..., H, W), stages)."""
@@ -156,12 +162,12 @@ class LWLNet(nn.Module):
         labels, weights = self.encode_labels(train_masks)
         tau, _ = self.learn(x[:n_train], labels, weights, self.optim_iter)
         if not self.apply_refinement:
-            logits, _ = self.decode(apply_filter(x[n_train:], tau), test_feats, image_size)
+            logits, _ = self.decode(self.apply_target_model(x[n_train:], tau), test_feats, image_size)
             return logits
         xs, ls, ws, out = [x[:n_train]], [labels], [weights], []
         for i in range(n_test):
             xi = x[n_train + i: n_train + i + 1]
-            logits_i, _ = self.decode(apply_filter(xi, tau), {k: v[i:i + 1] for k, v in test_feats.items()},
+            logits_i, _ = self.decode(self.apply_target_model(xi, tau), {k: v[i:i + 1] for k, v in test_feats.items()},
                                       image_size)
             out.append(logits_i)
             if i < n_test - 1:

@@ -23,7 +23,7 @@ from lwl_jax.models.lwl import LWLNet, variable_shapes
 from lwl_jax.ops.layout import nchw_to_nhwc, nhwc_to_nchw, tau_jax_to_torch, tau_torch_to_jax
 from lwl_jax.parity.weights import make_state_dict
 from lwl_jax.tracking.memory import update_sample_weights
-from lwl_jax.training.frozen import FROZEN_PREFIXES
+from lwl_jax.training.rules import stage_rules
 from lwl_jax.training.loss import segmentation_loss
 
 # Tolerances suggested by the fixture README (float32 noise of the reference itself is far below these).
@@ -70,8 +70,10 @@ def rel_error(ours, ref) -> float:
 class Fixtures:
     """A fixture folder: its index, manifests, networks built through the checkpoint-import path."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, **model_overrides):
+        """``model_overrides``: LWLNet fields for every network of the cases (e.g. ``learner_strategy='vmap'``)."""
         self.folder = os.fspath(folder)
+        self.model_overrides = model_overrides
         with open(os.path.join(self.folder, "fixtures_index.json")) as f:
             self.index = json.load(f)
         self.rules = self.index["_common"]["weight_rules"]
@@ -94,6 +96,7 @@ class Fixtures:
 
     def network(self, which="lwl", **overrides):
         """(model, variables): the synthetic weights fed through the same import path as a user's checkpoint."""
+        overrides = {**self.model_overrides, **overrides}
         key = (which, tuple(sorted(overrides.items())))
         if key not in self._nets:
             sd = self.state_dict(which)
@@ -184,7 +187,8 @@ def case_learner(fx: Fixtures, case="learner"):
 
 def case_target_model(fx: Fixtures, case="target_model"):
     d = fx.load(case)
-    enc = jax.jit(apply_filter)(nchw_to_nhwc(d["feat"]), tau_torch_to_jax(d["tau"]))
+    enc = jax.jit(apply_filter, static_argnums=2)(nchw_to_nhwc(d["feat"]), tau_torch_to_jax(d["tau"]),
+                                                  fx.model_overrides.get("learner_strategy"))
     return [Row(case, "mask_encoding", rel_error(nhwc_to_nchw(np.asarray(enc)), d["mask_encoding"]), TOL_FORWARD)]
 
 
@@ -232,7 +236,7 @@ def train_grad_fn(model, devices: int = 1, accum_steps: int = 1):
     from lwl_jax.training.trainer import make_grad_fn, make_mesh
 
     mesh = make_mesh(jax.devices()[:devices])
-    grad_fn = make_grad_fn(model, mesh, FROZEN_PREFIXES["stage2"], accum_steps=accum_steps)
+    grad_fn = make_grad_fn(model, mesh, stage_rules("stage2"), accum_steps=accum_steps)
 
     def run(params, batch_stats, batch):
         g, loss, iou, logits = grad_fn(params, batch_stats, batch)

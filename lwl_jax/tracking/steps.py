@@ -11,7 +11,6 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-from lwl_jax.models.learner import apply_filter
 from lwl_jax.models.lwl import IMAGE_MEAN_BGR, LWLNet
 
 
@@ -241,7 +240,7 @@ def track_fn(model: LWLNet, sample_size: tuple):
                             axis_maps(axes[:, 1], sample_size[1], w, False))
         feats = m.backbone(images)
         x = m.target_features(feats["layer3"])
-        enc = apply_filter(x[None], st.tau)[0]
+        enc = m.apply_target_model(x[None], st.tau)[0]
         logits, _ = m.decode(enc, feats, images.shape[1:3])
         prow, rmask = paste_axis_maps(paste[:, 0], sample_size[0], h)
         pcol, cmask = paste_axis_maps(paste[:, 1], sample_size[1], w)

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 from flax.traverse_util import flatten_dict, unflatten_dict
 
 from lwl_jax.errors import ConfigError
-from lwl_jax.training.frozen import trainable_mask
+from lwl_jax.training.rules import trainable_mask
 from lwl_jax.training.loss import iou_statistic, segmentation_loss
 
 FORWARDS = ("segmentation", "box")
@@ -39,18 +39,18 @@ def loss_fn(params, batch_stats, model, batch, loss_weight: float = 100.0, loss_
     return loss, {"logits": logits, "iou": iou_statistic(logits, labels)}
 
 
-def split_trained(params, frozen_prefixes):
-    """(trained, frozen) flat dicts of ``params``."""
+def split_trained(params, rules):
+    """(trained, frozen) flat dicts of ``params`` under ``rules`` (``lwl_jax/training/rules.py``)."""
     flat = flatten_dict(params)
-    mask = flatten_dict(trainable_mask(params, frozen_prefixes))
+    mask = flatten_dict(trainable_mask(params, rules))
     return {k: v for k, v in flat.items() if mask[k]}, {k: v for k, v in flat.items() if not mask[k]}
 
 
-def loss_and_grads(params, batch_stats, model, batch, frozen_prefixes=(), loss_weight: float = 100.0,
+def loss_and_grads(params, batch_stats, model, batch, rules=((".*", "default"),), loss_weight: float = 100.0,
                    loss_kind: str = "lovasz", kind: str = "segmentation"):
     """(loss, aux, grads). Only trained parameters are differentiated (frozen ones get zero gradients, and no
     backward pass is spent on their weight gradients); aux adds ``grad_norm`` over the trained parameters."""
-    trained, frozen = split_trained(params, frozen_prefixes)
+    trained, frozen = split_trained(params, rules)
 
     def f(trained):
         return loss_fn(unflatten_dict({**frozen, **trained}), batch_stats, model, batch, loss_weight, loss_kind,

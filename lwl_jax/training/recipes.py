@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ml_collections
 
+from lwl_jax.training.rules import stage_rules
+
 EPOCH = 1000          # batches per epoch (the reference's samples_per_epoch / batch size)
 
 
@@ -40,7 +42,7 @@ def base(**over):
     c.model = model_config()
     c.data = data_config()
     c.validation = validation_config()
-    c.stage = "stage1"
+    c.param_rules = stage_rules("stage1")   # (regex, "frozen" or lr group) per parameter: training/rules.py
     c.batch_size = 20
     c.accum_steps = 1
     c.steps_per_epoch = EPOCH
@@ -76,7 +78,7 @@ def stage1():
 
 def stage2():
     """Stage 2: all but conv1/bn1/layer1 trained from stage 1's weights, 80 epochs, MultiStepLR [25, 75]."""
-    c = base(stage="stage2", num_steps=80 * EPOCH, lr_milestones=(25, 75))
+    c = base(param_rules=stage_rules("stage2"), num_steps=80 * EPOCH, lr_milestones=(25, 75))
     c.lr = ml_collections.ConfigDict(dict(default=2e-5, filter_optimizer=2e-5, target_features=2e-5,
                                           decoder=2e-5, label_encoder=2e-5, backbone=2e-5))
     c.init_checkpoint = "runs/stage1/export"
@@ -96,7 +98,7 @@ def boxinit():
     """Box encoder B (SPEC §4): everything but ``box_label_encoder`` frozen and copied from stage 2; YouTube-VOS
     jjtrain + COCO 1 : 1; 1 train + 1 test frame (only the train frame is used); no affine; batch 8; Adam 1e-3;
     StepLR 20 epochs γ 0.2; 50 epochs; 10 × Lovász."""
-    c = base(stage="boxinit", batch_size=8, num_steps=50 * EPOCH, lr_milestones=(20, 40), loss_weight=10.0,
+    c = base(param_rules=stage_rules("boxinit"), batch_size=8, num_steps=50 * EPOCH, lr_milestones=(20, 40), loss_weight=10.0,
              forward="box")
     c.model = model_config(box_encoder=True)
     c.data = data_config(davis_root="", coco_root="data/coco", num_test_frames=1, max_rotation=0.0,

@@ -21,23 +21,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from flax.traverse_util import flatten_dict, unflatten_dict
+from flax.traverse_util import unflatten_dict
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from lwl_jax.errors import ConfigError
-from lwl_jax.training.frozen import FROZEN_PREFIXES
+from lwl_jax.training.rules import FROZEN, param_labels
 from lwl_jax.training.loss import iou_statistic, segmentation_loss
 from lwl_jax.training.objective import forward, split_trained, targets
-
-# parameter groups of the reference's optimiser (SPEC §4)
-GROUPS = (("target_model/filter_optimizer", "filter_optimizer"),
-          ("target_model/feature_extractor", "target_features"),
-          ("feature_extractor", "backbone"),
-          ("decoder", "decoder"),
-          ("label_encoder", "label_encoder"),
-          ("box_label_encoder", "box_encoder"))
-
 
 @flax.struct.dataclass
 class TrainState:
@@ -47,37 +38,33 @@ class TrainState:
     opt_state: Any
 
 
-def param_labels(params, frozen_prefixes):
-    flat = flatten_dict(params)
-    out = {}
-    for path in flat:
-        joined = "/".join(path)
-        if any(joined == p or joined.startswith(p + "/") for p in frozen_prefixes):
-            out[path] = "frozen"
-            continue
-        out[path] = next(g for prefix, g in GROUPS if joined.startswith(prefix))
-    return unflatten_dict(out)
-
-
-def schedules(cfg):
-    """{group: learning-rate schedule}: each group's rate, ×``lr_gamma`` at every milestone (in epochs)."""
+def schedules(cfg, groups):
+    """{group: learning-rate schedule}: each group's rate (``cfg.lr[group]``, else ``cfg.lr.default``),
+    ×``lr_gamma`` at every milestone (in epochs)."""
     steps_per_epoch = int(cfg.steps_per_epoch)
     boundaries = {int(e) * steps_per_epoch: float(cfg.lr_gamma) for e in cfg.lr_milestones}
     return {g: optax.piecewise_constant_schedule(float(cfg.lr.get(g, cfg.lr.default)), boundaries)
-            for _, g in GROUPS}
+            for g in sorted(groups)}
+
+
+def trained_groups(cfg, params) -> set:
+    """The learning-rate groups ``cfg.param_rules`` gives the parameters (every parameter matched once)."""
+    return set(jax.tree_util.tree_leaves(param_labels(params, cfg.param_rules))) - {FROZEN}
 
 
 def make_optimizer(cfg, params):
-    """Adam per module group, each with its multi-step schedule, frozen groups unchanged."""
-    transforms = {"frozen": optax.set_to_zero(), **{g: optax.adam(s) for g, s in schedules(cfg).items()}}
-    return optax.multi_transform(transforms, param_labels(params, FROZEN_PREFIXES[cfg.stage]))
+    """Adam per learning-rate group (``cfg.param_rules``), each with its multi-step schedule; frozen parameters
+    unchanged."""
+    transforms = {FROZEN: optax.set_to_zero(),
+                  **{g: optax.adam(s) for g, s in schedules(cfg, trained_groups(cfg, params)).items()}}
+    return optax.multi_transform(transforms, param_labels(params, cfg.param_rules))
 
 
 def make_mesh(devices=None):
     return Mesh(np.array(devices if devices is not None else jax.devices()), ("data",))
 
 
-def make_grad_fn(model, mesh, frozen_prefixes, loss_weight: float = 100.0, loss_kind: str = "lovasz",
+def make_grad_fn(model, mesh, rules, loss_weight: float = 100.0, loss_kind: str = "lovasz",
                  kind: str = "segmentation", accum_steps: int = 1):
     """(params, batch_stats, batch) -> (gradients of the trained parameters (flat dict), loss, IoU statistic,
     logits (T, B, H, W)): the training step's forward and backward (traceable; the step jits it). The batch is
@@ -90,7 +77,7 @@ def make_grad_fn(model, mesh, frozen_prefixes, loss_weight: float = 100.0, loss_
     at the memory of one micro-batch and the cost of one extra forward."""
 
     def local(params, batch_stats, batch):
-        trained, frozen = split_trained(params, frozen_prefixes)
+        trained, frozen = split_trained(params, rules)
         n = batch["train_images"].shape[1]
         if n % accum_steps:
             raise ConfigError(f"per-device batch {n} is not divisible by accum_steps {accum_steps}")
@@ -135,15 +122,15 @@ def make_grad_fn(model, mesh, frozen_prefixes, loss_weight: float = 100.0, loss_
                          out_specs=(P(), P(), P(), P(None, "data")))
 
 
-def make_train_step(model, tx, mesh, frozen_prefixes, loss_weight: float = 100.0, loss_kind: str = "lovasz",
+def make_train_step(model, tx, mesh, rules, loss_weight: float = 100.0, loss_kind: str = "lovasz",
                     kind: str = "segmentation", accum_steps: int = 1):
     """jit(state, batch) -> (state, metrics): ``make_grad_fn``'s gradients, then the optimizer."""
-    grad_fn = make_grad_fn(model, mesh, frozen_prefixes, loss_weight, loss_kind, kind, accum_steps)
+    grad_fn = make_grad_fn(model, mesh, rules, loss_weight, loss_kind, kind, accum_steps)
 
     def step(state: TrainState, batch):
         g, loss, iou, logits = grad_fn(state.params, state.batch_stats, batch)
         preview = jax.nn.sigmoid(logits[:, 0].astype(jnp.float32))     # first sequence of the batch
-        _, frozen = split_trained(state.params, frozen_prefixes)
+        _, frozen = split_trained(state.params, rules)
         grads = unflatten_dict({**{k: jnp.zeros_like(v) for k, v in frozen.items()}, **g})
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
@@ -258,7 +245,7 @@ def train(cfg, workdir, devices=None, progress=True, stop_after=None):
         abstract = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), state)
         state, data_state = ckpt.restore(ckpt.latest(), abstract)
         loader.restore(data_state[str(jax.process_index())])
-    step_fn = make_train_step(model, tx, mesh, FROZEN_PREFIXES[cfg.stage], float(cfg.loss_weight),
+    step_fn = make_train_step(model, tx, mesh, cfg.param_rules, float(cfg.loss_weight),
                               cfg.get("loss", "lovasz"), cfg.get("forward", "segmentation"),
                               int(cfg.get("accum_steps", 1)))
     state = jax.device_put(state, NamedSharding(mesh, P()))
@@ -270,7 +257,7 @@ def train(cfg, workdir, devices=None, progress=True, stop_after=None):
     summaries = Summaries(workdir, enabled=jax.process_index() == 0)
     bar = tqdm(total=total, initial=start, unit="step", disable=not progress or jax.process_index() != 0)
     t0, skipped = time.perf_counter(), {"skipped_short": 0, "skipped_bad": 0}
-    lr_schedules = schedules(cfg)
+    lr_schedules = schedules(cfg, trained_groups(cfg, state.params))
     try:
         for step in range(start, total):
             raw = next(loader)
