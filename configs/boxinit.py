@@ -1,4 +1,4 @@
-"""Box-initialisation training (SPEC §4, paper §3.6): only the box encoder B is trained, on YouTube-VOS jjtrain and
+"""Box-initialisation training (paper §3.7, appendix D): only the box encoder B is trained, on YouTube-VOS jjtrain and
 COCO (1 : 1), everything else frozen and copied from a trained stage-2 network.
 
     python train.py --config configs/boxinit.py --workdir runs/boxinit \\

@@ -1,4 +1,4 @@
-"""Stage 2 of the reference's training (SPEC §4): from stage 1's weights, everything but backbone conv1/bn1/layer1
+"""Stage 2 of the reference's training (paper §3.6, appendix D): from stage 1's weights, everything but backbone conv1/bn1/layer1
 trained, learning rates 2e-5, 80 epochs, MultiStepLR [25, 75] γ 0.2.
 
     python train.py --config configs/stage2.py --workdir runs/stage2 --config.init_checkpoint=runs/stage1/export \\

@@ -1,4 +1,4 @@
-"""COCO instances as single-image training sequences (box-init training mixes them with YouTube-VOS, SPEC §4).
+"""COCO instances as single-image training sequences (box-init training mixes them with YouTube-VOS, paper §3.7).
 
 Layout: ``<root>/annotations/instances_<split>.json`` and ``<root>/<split>/<file_name>``. Every non-crowd
 instance with a polygon segmentation becomes one sequence of one image; the sample builder repeats that image

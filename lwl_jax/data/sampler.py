@@ -1,4 +1,4 @@
-"""The reference's frame sampler (SPEC §4 "Sampler"): for one target, 1 train frame and ``num_test`` test frames.
+"""The reference's frame sampler (paper §3.6, appendix D): for one target, 1 train frame and ``num_test`` test frames.
 
 * A sequence is usable when the target is visible in more than ``2 · (num_train + num_test)`` frames.
 * The train (base) frame is a visible frame drawn uniformly from ``num_train − 1 … len − num_test``.

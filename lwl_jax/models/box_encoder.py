@@ -1,4 +1,4 @@
-"""B: the box encoder, so that a bounding box alone can start a track (SPEC §1.7).
+"""B: the box encoder, so that a bounding box alone can start a track (paper §3.7, appendix B.3).
 
 The box is rasterised to a mask at image resolution, resized to the target-feature resolution and concatenated
 after the 512 feature channels; two residual blocks and a ReLU conv head produce a 16-channel mask encoding that

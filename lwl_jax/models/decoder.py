@@ -1,4 +1,4 @@
-"""D: the segmentation decoder (TSE, RRB and CAB blocks, then a bicubic up-sampler), SPEC §1.5.
+"""D: the segmentation decoder (TSE, RRB and CAB blocks, then a bicubic up-sampler), paper §3.4 and appendix B.2.
 
 Stages run from the deepest backbone layer to the shallowest. In each stage the target-model mask encoding is
 resized to the stage's resolution and fused with the backbone feature (TSE), refined (RRB), combined with the

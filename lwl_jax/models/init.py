@@ -1,4 +1,4 @@
-"""The reference's initialisation (SPEC §4), generated leaf by leaf with NumPy from the variables' shapes.
+"""The reference's initialisation (appendix D), generated leaf by leaf with NumPy from the variables' shapes.
 
 Building the variables this way takes milliseconds, where ``jax.jit(model.init)`` spends seconds compiling
 hundreds of random-number kernels. Rules:

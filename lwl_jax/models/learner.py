@@ -1,4 +1,4 @@
-"""T and A: the target model T_τ and the steepest-descent few-shot learner (paper Eq. 3–4, SPEC §1.4).
+"""T and A: the target model T_τ and the steepest-descent few-shot learner (paper §3.3, Eq. 3–4, appendix A).
 
 The target model is one conv τ per sequence, mapping the 512-channel features x to a 16-channel mask encoding:
 ``T_τ(x) = x * τ`` (cross-correlation, padding k//2). Given labels E(y) and importance weights v = W(y) of the

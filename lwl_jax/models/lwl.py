@@ -77,7 +77,7 @@ class LWLNet(nn.Module):
     decoder_mdim: int = 64
     optim_iter: int = 5                   # learner iterations on the training frame
     num_refinement_iter: int = 2
-    apply_refinement: bool = False        # False: as the reference (SPEC §1.6); True: as the paper
+    apply_refinement: bool = False        # False: as the reference's released code; True: as paper §3.6
     init_filter_reg: float = 0.01
     box_encoder: bool = False             # True: LWTLBoxNet (adds B)
     box_dims: Sequence[int] = (64, 64)
@@ -142,7 +142,7 @@ class LWLNet(nn.Module):
         masks = box_to_mask(boxes, tuple(image_size))
         return masks, self.box_label_encoder(masks, x).astype(jnp.float32)
 
-    # --- training forward (SPEC §1.6) --------------------------------------------------------------------
+    # --- training forward (paper §3.6) ---------------------------------------------------------------------
     def __call__(self, train_images, test_images, train_masks):
         """train_images (1, B, H, W, 3), test_images (T, B, H, W, 3), train_masks (1, B, H, W)
         -> mask logits (T, B, H, W).
@@ -178,7 +178,7 @@ class LWLNet(nn.Module):
         return jnp.concatenate(out, axis=0)
 
     def box_forward(self, train_images, train_masks):
-        """Box-init training forward (SPEC §1.7, §2): the train masks' bounding boxes -> B -> D.
+        """Box-init training forward (paper §3.7): the train masks' bounding boxes -> B -> D.
         train_images (1, B, H, W, 3), train_masks (1, B, H, W) -> mask logits (1, B, H, W)."""
         image_size = train_images.shape[-3:-1]
         feats = self.backbone(train_images)

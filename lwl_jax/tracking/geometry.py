@@ -1,4 +1,4 @@
-"""Search-region geometry of the tracker (SPEC §5.2–5.6), as fixed-shape linear maps.
+"""Search-region geometry of the tracker (paper §3.5, appendix C), as fixed-shape linear maps.
 
 A crop of the frame (shrunk 'inside_major', shifted inside the image, optional integer pre-downsampling,
 replicate or zero padding, bilinear or nearest resize to the network size) is a pair of matrices ``rows``
@@ -57,7 +57,7 @@ def _axis_map(start: int, length: int, src: int, offset: int, step: int, out: in
 
 def sample_patch(frame_hw, pos, sample_sz, output_sz, mode: str = "replicate", is_mask: bool = False,
                  window=None) -> Crop:
-    """The crop the reference's ``sample_patch`` cuts (SPEC §5.6) as linear maps.
+    """The crop the reference's ``sample_patch`` cuts (appendix C) as linear maps.
 
     ``pos`` (y, x) and ``sample_sz`` (h, w) in frame pixels (float32), ``output_sz`` (h, w) ints.
     ``window`` = ((row0, n_rows), (col0, n_cols)) keeps a window of the resized patch (first-frame crops)."""
@@ -109,7 +109,7 @@ def _crop_axes(frame_hw, pos, sample_sz, output_sz, mode):
 
 
 def init_crop(frame_hw, pos, target_scale, sample_size, is_mask=False, mode="inside_major") -> Crop:
-    """First-frame crop (SPEC §5.2.3): a patch twice the network size centred at round(pos), replicate padding,
+    """First-frame crop (appendix C): a patch twice the network size centred at round(pos), replicate padding,
     of which the network-size window shifted by the 'inside' correction is kept."""
     im_sz = np.array(frame_hw, f32)
     pos = np.asarray(pos, f32)
@@ -147,7 +147,7 @@ def sample_location(coords, sample_size):
 
 
 def paste_maps(frame_hw, sample_pos, sample_scale, crop_hw):
-    """Linear maps (and the covered rows/cols) that paste crop-resolution scores into the frame (SPEC §5.3.6):
+    """Linear maps (and the covered rows/cols) that paste crop-resolution scores into the frame (appendix C):
     resize by ``sample_scale`` (PyTorch ``scale_factor`` semantics), place at
     ``int(sample_pos - size/2)``, clip at the frame border. Returns (rows (H, h), cols (W, w), row_mask, col_mask)."""
     maps, masks = [], []

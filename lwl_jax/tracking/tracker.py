@@ -1,4 +1,4 @@
-"""The LWL tracker (SPEC §5): segment every frame of a video from first-frame masks or boxes.
+"""The LWL tracker (paper §3.5, appendix C): segment every frame of a video from first-frame masks or boxes.
 
 Each object has its own search region, target model τ and memory (the reference's 'parallel' multi-object
 mode); all objects of a frame run as one batch on the device, and their scores are merged by soft aggregation.

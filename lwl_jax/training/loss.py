@@ -1,4 +1,4 @@
-"""The segmentation loss (Lovász, SPEC §2) and the IoU statistic the reference logs."""
+"""The segmentation loss (Lovász, paper §3.6) and the IoU statistic the reference logs."""
 from __future__ import annotations
 
 import jax
@@ -80,7 +80,7 @@ LOSSES = ("lovasz", "bce", "lovasz+bce")
 
 
 def segmentation_loss(logits, labels, weight: float = 100.0, kind: str = "lovasz"):
-    """The training loss: ``weight`` × Lovász over all test frames and sequences (the reference's, SPEC §2).
+    """The training loss: ``weight`` × Lovász over all test frames and sequences (the reference's; paper §3.6).
 
     ``kind="lovasz+bce"`` adds ``weight`` × mean binary cross-entropy: training the small synthetic model from
     scratch with the Lovász alone collapses to p = 0.5 everywhere (loss 50, measured even when the decoder is

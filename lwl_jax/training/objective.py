@@ -1,4 +1,4 @@
-"""The training objective: the forward of SPEC §1.6 (or the box-init forward of §1.7) and the loss of §2. The
+"""The training objective: the training forward of paper §3.6 (or the box-init forward of §3.7) and its Lovász loss. The
 trainer and the parity test both use these functions (there is no second copy)."""
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ FORWARDS = ("segmentation", "box")
 
 
 def forward(params, batch_stats, model, batch, kind: str = "segmentation"):
-    """Mask logits: of the test frames (T, B, H, W) for ``kind="segmentation"`` (SPEC §1.6), of the train frames
-    decoded from their boxes (1, B, H, W) for ``kind="box"`` (box-init training, SPEC §1.7)."""
+    """Mask logits: of the test frames (T, B, H, W) for ``kind="segmentation"`` (paper §3.6), of the train frames
+    decoded from their boxes (1, B, H, W) for ``kind="box"`` (box-init training, paper §3.7)."""
     variables = {"params": params, "batch_stats": batch_stats}
     if kind == "box":
         return model.apply(variables, batch["train_images"], batch["train_masks"], method=type(model).box_forward)
