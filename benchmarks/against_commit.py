@@ -75,7 +75,8 @@ def main():
         for _ in range(a.repeats):
             other.append(run(a.other, case))
             this.append(run(ROOT, case))
-        rows.append({"case": case, "other_s": min(other), "this_s": min(this), "other_over_this": min(other) / min(this),
+        rows.append({"case": case, "other_s": min(other), "this_s": min(this),
+                     "other_over_this": min(other) / min(this),
                      "all_other_s": json.dumps([round(t, 3) for t in other]),
                      "all_this_s": json.dumps([round(t, 3) for t in this])})
         print(rows[-1], flush=True)

@@ -25,11 +25,11 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import lwl_jax  # noqa: E402,F401  (sets XLA:CPU flags before JAX starts)
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
+import lwl_jax  # noqa: E402,F401  (sets XLA:CPU flags before JAX starts)
 from benchmarks.common import report, synthetic_video, time_tracker, timeit  # noqa: E402
 from configs import lwl_ytvos  # noqa: E402
 from lwl_jax.models.learner import apply_filter  # noqa: E402

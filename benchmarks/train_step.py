@@ -41,8 +41,14 @@ def run_case(case):
 
     from lwl_jax.config_util import load_config
     from lwl_jax.models.lwl import LWLNet
-    from lwl_jax.training.trainer import (initial_state, make_mesh, make_optimizer, make_train_step, model_fields,
-                                          shard_batch)
+    from lwl_jax.training.trainer import (
+        initial_state,
+        make_mesh,
+        make_optimizer,
+        make_train_step,
+        model_fields,
+        shard_batch,
+    )
 
     cfg = load_config(os.path.join(ROOT, "configs", case["config"]), case.get("overrides", []))
     devices = jax.devices()[:case.get("devices", 1)]
@@ -138,7 +144,7 @@ def breakdown(model, state, tx, cfg, batch, frozen_prefixes):
     out["backbone_forward_s"], out["backbone_forward_backward_s"] = part(
         lambda p: model.apply(v(p), images, method=lambda m, i: m.backbone(i)))
     out["learner_forward_s"], out["learner_forward_backward_s"] = part(
-        lambda p, x, l, w: model.apply(v(p), x, l, w, method=lambda m, *a: m.learn(*a, m.optim_iter)[0]),
+        lambda p, x, y, w: model.apply(v(p), x, y, w, method=lambda m, *a: m.learn(*a, m.optim_iter)[0]),
         x[:1], labels, weights)
     tau = jax.jit(lambda p: model.apply(v(p), x[:1], labels, weights,
                                         method=lambda m, *a: m.learn(*a, m.optim_iter)[0]))(params)

@@ -1,5 +1,5 @@
-"""Stage 1 of the reference's training (paper §3.6, appendix D): YouTube-VOS 2019 jjtrain + DAVIS 2017 train (6 : 1), 832×480
-crops, batch 20 over all devices, backbone (Mask R-CNN ResNet-50) frozen, 70 epochs of 1000 batches.
+"""Stage 1 of the reference's training (paper §3.6, appendix D): YouTube-VOS 2019 jjtrain + DAVIS 2017 train
+(6 : 1), 832×480 crops, batch 20 over all devices, backbone (Mask R-CNN ResNet-50) frozen, 70 epochs of 1000 batches.
 
     python train.py --config configs/stage1.py --workdir runs/stage1 \\
         --config.data.youtubevos_root=data/youtubevos --config.data.davis_root=data/davis \\

@@ -148,8 +148,9 @@ def _read_labels(folder, names, what):
 
 def ground_truth_complete(ann_root, sequences) -> bool:
     """Whether every frame of every sequence (``Sequence`` objects) has its ground-truth PNG under
-    ``ann_root/<seq>/`` (``ann_root`` None: in ``seq.annotations``): True if all do, False if only first frames are annotated (e.g. DAVIS test-dev, nothing
-    to score). Anything in between is a DatasetError naming the first missing file."""
+    ``ann_root/<seq>/`` (``ann_root`` None: in ``seq.annotations``): True if all do, False if only first frames
+    are annotated (e.g. DAVIS test-dev, nothing to score). Anything in between is a DatasetError naming the first
+    missing file."""
     missing, first_only = [], True
     for seq in sequences:
         if ann_root is None:     # annotations known to the sequence (a prepared TFDS split)

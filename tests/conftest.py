@@ -1,6 +1,6 @@
-"""Shared test setup: fast-compiling XLA settings, float32 with highest matmul precision (as the parity tolerances assume), a persistent
-compilation cache for the run, the fixture folder, and one Fixtures object per session so jit-compiled functions
-are shared across tests."""
+"""Shared test setup: fast-compiling XLA settings, float32 with highest matmul precision (as the parity tolerances
+assume), a persistent compilation cache for the run, the fixture folder, and one Fixtures object per session so
+jit-compiled functions are shared across tests."""
 import os
 import tempfile
 

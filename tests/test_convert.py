@@ -9,8 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-from lwl_jax.convert import CheckpointError, UnsafeCheckpointError
-from lwl_jax.convert import torch_pickle
+from lwl_jax.convert import CheckpointError, UnsafeCheckpointError, torch_pickle
 from lwl_jax.convert.checkpoint import load_model, read_checkpoint, to_variables
 from lwl_jax.convert.mapping import variables_to_state_dict
 from lwl_jax.models.lwl import LWLNet

@@ -15,7 +15,6 @@ from tests.helpers.evaluation import REPO, SMALL, eval_error, run_eval
 from tests.helpers.vos_files import H, W, make_davis, make_youtubevos
 
 
-
 def test_davis_end_to_end_with_late_object_and_resume(tmp_path, checkpoint, capsys):
     root = make_davis(tmp_path / "DAVIS")
     out = tmp_path / "res"

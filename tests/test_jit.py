@@ -4,8 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from lwl_jax.tracking.steps import DeviceState, track_fn, zeros_tau
-from lwl_jax.training.rules import stage_rules
 from lwl_jax.training.objective import loss_and_grads
+from lwl_jax.training.rules import stage_rules
 
 
 def _batch(b, h, w, t=2, seed=0):

@@ -88,7 +88,7 @@ def test_zero_weight_memory_slots_do_not_contribute(problem):
 
 def test_remat_gives_same_gradient(problem):
     x, y, v, tau, rho = problem
-    g = [jax.grad(lambda xx: jnp.sum(steepest_descent(tau, xx, y, v, rho, 3, remat=r)[0] ** 2))(x)
+    g = [jax.grad(lambda xx, r=r: jnp.sum(steepest_descent(tau, xx, y, v, rho, 3, remat=r)[0] ** 2))(x)
          for r in (False, True)]
     np.testing.assert_allclose(g[0], g[1], rtol=1e-5, atol=1e-7)
 
@@ -128,7 +128,7 @@ def test_strategies_agree_and_differ_in_program(problem):
     for s in ("loop", "vmap"):
         f = functools.partial(steepest_descent, num_iter=3, strategy=s)
         outs[s] = f(tau, x, y, v, rho)[0]
-        jaxpr = str(jax.make_jaxpr(lambda t: f(t, x, y, v, rho))(tau))
+        jaxpr = str(jax.make_jaxpr(lambda t, f=f: f(t, x, y, v, rho))(tau))
         products[s] = jaxpr.count("dot_general")
     np.testing.assert_allclose(outs["vmap"], outs["loop"], rtol=1e-5, atol=1e-7)
     assert products["loop"] > products["vmap"]

@@ -39,7 +39,8 @@ sets = open_tfds_datasets(ml_collections.ConfigDict(dict(tfds_dir=out, weights={
 sets[0][0][0].load(0), sets[1][0][0].load(0)
 seq = eval_sequences(Source("davis_2017", "val", out, "480p"))[0]
 seq.load_frame(0), seq.load_annotation(0, (seq.frame_size(0)))
-print("MODULES " + json.dumps([TF_INSTALLED, sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "torch"))]))
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "torch"))
+print("MODULES " + json.dumps([TF_INSTALLED, loaded]))
 """
 
 
@@ -165,8 +166,8 @@ def test_kill_9_then_rerun_from_tfds_equals_uninterrupted_run(prepared, tmp_path
     source (array_record readers in a grain worker process) ends with the uninterrupted run's weights."""
     _, _, data_dir, _ = prepared
     tfds = ["--config.data.source=tfds", f"--config.data.tfds_dir={data_dir}"]
-    cmd = [sys.executable, "train.py", *_train_args(tfds), "--config.num_steps=8", "--config.checkpoint_every=1", "--config.keep_checkpoints=2",
-           "--config.data.worker_count=1"]
+    cmd = [sys.executable, "train.py", *_train_args(tfds), "--config.num_steps=8", "--config.checkpoint_every=1",
+           "--config.keep_checkpoints=2", "--config.data.worker_count=1"]
     a, b = kill_9_then_rerun(cmd, tmp_path, 8)
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)

@@ -95,7 +95,7 @@ def test_a_tracked_frame_is_one_update_and_one_track_execution_with_only_small_t
         # implicit transfers (a NumPy array handed to the device, a device array read by NumPy code) are errors
         with jax.transfer_guard("disallow"), monkeypatch.context() as m:
             m.setattr(ArrayImpl, "__array__", no_implicit_read)
-            out, n = _executions(lambda: tracker2.track(frames[t]))
+            out, n = _executions(lambda t=t: tracker2.track(frames[t]))
         # frame 1 has no memory update yet; from frame 2 on: the update, then the frame
         assert n == (1 if t == 1 else 2), (t, n)
         assert out.labels.dtype == np.uint8 and out.labels.shape == (H, W)

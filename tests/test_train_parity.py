@@ -12,7 +12,6 @@ import pytest
 
 from tests.helpers.xla import subprocess_env
 
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -81,7 +81,7 @@ def test_boxinit_trains_only_the_box_encoder(tmp_path):
     changed = {k.split("/")[0] for k in before if not np.array_equal(before[k], after[k])}
     assert changed == {"box_label_encoder"}
     assert os.path.isdir(tmp_path / "box" / "tensorboard")
-    from lwl_jax.convert.checkpoint import load_converted     # exported as a box-init model (segment --box)
+    from lwl_jax.convert.checkpoint import load_converted  # exported as a box-init model (segment --box)
 
     assert load_converted(str(tmp_path / "box" / "export"))[0] == "lwl_boxinit"
 
@@ -235,7 +235,7 @@ def test_every_parameter_matches_exactly_one_rule_in_every_shipped_config():
     seen = {}
     for name, cfg in _shipped_training_configs().items():
         model = LWLNet(**model_fields(cfg))
-        shapes = jax.eval_shape(lambda: init_variables(model, 0, (64, 64), cfg.init_scheme))["params"]
+        shapes = jax.eval_shape(lambda m=model, c=cfg: init_variables(m, 0, (64, 64), c.init_scheme))["params"]
         labels = _flat_labels(param_labels(shapes, cfg.param_rules))
         seen[name] = sorted(set(labels.values()))
         assert trained_groups(cfg, shapes) == set(seen[name]) - {"frozen"}

@@ -1,4 +1,5 @@
-"""Training crops and augmentations of the reference (paper appendix D: target-centred crops, joint and per-frame augmentation), in NumPy.
+"""Training crops and augmentations of the reference (paper appendix D: target-centred crops, joint and per-frame
+augmentation), in NumPy.
 
 Per frame the target's box is jittered (size × exp(N(0,1)·σ), centre + sqrt(w·h)·c·(U(0,1) − 0.5)); a crop of
 ``search_area_factor`` × the jittered box's area, with the output's aspect ratio, is cut ('inside_major': shrunk to

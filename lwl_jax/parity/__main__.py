@@ -2,7 +2,8 @@
 
 Rebuilds the deterministic weights from the folder's manifests and ``fixtures_index.json``, feeds them through
 the checkpoint-import path, runs every case of the folder, prints one row per compared tensor and exits non-zero
-if a comparison fails or a case of the folder is not run. Runs in float32 with ``jax_default_matmul_precision="highest"``.
+if a comparison fails or a case of the folder is not run. Runs in float32 with
+``jax_default_matmul_precision="highest"``.
 """
 from __future__ import annotations
 

@@ -23,8 +23,8 @@ from lwl_jax.models.lwl import LWLNet, variable_shapes
 from lwl_jax.ops.layout import nchw_to_nhwc, nhwc_to_nchw, tau_jax_to_torch, tau_torch_to_jax
 from lwl_jax.parity.weights import make_state_dict
 from lwl_jax.tracking.memory import update_sample_weights
-from lwl_jax.training.rules import stage_rules
 from lwl_jax.training.loss import segmentation_loss
+from lwl_jax.training.rules import stage_rules
 
 # Tolerances suggested by the fixture README (float32 noise of the reference itself is far below these).
 TOL_FORWARD = 1e-4

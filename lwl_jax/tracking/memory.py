@@ -1,4 +1,5 @@
-"""The tracker's sample memory weights (paper §3.5, appendix C): recent samples weigh more, the first frame keeps a floor."""
+"""The tracker's sample memory weights (paper §3.5, appendix C): recent samples weigh more, the first frame keeps
+a floor."""
 from __future__ import annotations
 
 import numpy as np

@@ -205,7 +205,8 @@ class LWLTracker:
         weights = np.zeros((k, size_m), f32)
         weights[:, 0] = 1.0
         pos, size, scale = np.stack(pos), np.stack(size), np.array(scale, f32)
-        targets = Targets(ids=np.array(ids, np.int64), pos=pos, target_sz=size, scale=scale, base_sz=size / scale[:, None],
+        targets = Targets(ids=np.array(ids, np.int64), pos=pos, target_sz=size, scale=scale,
+                          base_sz=size / scale[:, None],
                           prev_pos=pos.copy(), prev_scale=scale.copy(), frame_num=np.ones(k, np.int64),
                           weights=weights, num_stored=np.ones(k, np.int64), prev_replace=np.full(k, -1, np.int64),
                           prob_rows=np.zeros((k, hw[0]), f32), prob_cols=np.zeros((k, hw[1]), f32))

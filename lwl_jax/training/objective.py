@@ -7,8 +7,8 @@ import jax.numpy as jnp
 from flax.traverse_util import flatten_dict, unflatten_dict
 
 from lwl_jax.errors import ConfigError
-from lwl_jax.training.rules import trainable_mask
 from lwl_jax.training.loss import iou_statistic, segmentation_loss
+from lwl_jax.training.rules import trainable_mask
 
 FORWARDS = ("segmentation", "box")
 

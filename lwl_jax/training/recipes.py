@@ -1,5 +1,5 @@
-"""The reference's training recipes as ConfigDicts (paper §3.6 and appendix D), shared by ``configs/stage1.py``, ``stage2.py``,
-``long.py``, ``short.py`` and ``boxinit.py``. Every field can be overridden on the command line
+"""The reference's training recipes as ConfigDicts (paper §3.6 and appendix D), shared by ``configs/stage1.py``,
+``stage2.py``, ``long.py``, ``short.py`` and ``boxinit.py``. Every field can be overridden on the command line
 (``--config.batch_size=8``; in ``long.py``: ``--config.stage1.batch_size=8``)."""
 from __future__ import annotations
 
@@ -95,11 +95,11 @@ def short():
 
 
 def boxinit():
-    """Box encoder B (paper §3.7, appendix D): everything but ``box_label_encoder`` frozen and copied from stage 2; YouTube-VOS
-    jjtrain + COCO 1 : 1; 1 train + 1 test frame (only the train frame is used); no affine; batch 8; Adam 1e-3;
-    StepLR 20 epochs γ 0.2; 50 epochs; 10 × Lovász."""
-    c = base(param_rules=stage_rules("boxinit"), batch_size=8, num_steps=50 * EPOCH, lr_milestones=(20, 40), loss_weight=10.0,
-             forward="box")
+    """Box encoder B (paper §3.7, appendix D): everything but ``box_label_encoder`` frozen and copied from stage 2;
+    YouTube-VOS jjtrain + COCO 1 : 1; 1 train + 1 test frame (only the train frame is used); no affine; batch 8;
+    Adam 1e-3; StepLR 20 epochs γ 0.2; 50 epochs; 10 × Lovász."""
+    c = base(param_rules=stage_rules("boxinit"), batch_size=8, num_steps=50 * EPOCH, lr_milestones=(20, 40),
+             loss_weight=10.0, forward="box")
     c.model = model_config(box_encoder=True)
     c.data = data_config(davis_root="", coco_root="data/coco", num_test_frames=1, max_rotation=0.0,
                          max_log_scale=0.0, worker_count=4, weights=dict(youtubevos=1.0, coco=1.0, davis=1.0))

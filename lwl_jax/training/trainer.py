@@ -26,9 +26,10 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from lwl_jax.errors import ConfigError
-from lwl_jax.training.rules import FROZEN, param_labels
 from lwl_jax.training.loss import iou_statistic, segmentation_loss
 from lwl_jax.training.objective import forward, split_trained, targets
+from lwl_jax.training.rules import FROZEN, param_labels
+
 
 @flax.struct.dataclass
 class TrainState:

@@ -29,7 +29,7 @@ def write_youtubevos_train(root, video_ids, seed=0, short=(), corrupt=(), missin
     """``<root>/train/{meta.json, JPEGImages, Annotations}``. ``short``: videos of 3 frames; ``corrupt``: video ids
     whose 3rd JPEG is truncated; ``missing_annotation``: video ids whose 3rd PNG is deleted."""
     meta = {"videos": {}}
-    for vid, (frames, labels, ids) in zip(video_ids, _videos(len(video_ids), seed)):
+    for vid, (frames, labels, _) in zip(video_ids, _videos(len(video_ids), seed)):
         if vid in short:
             frames, labels = frames[:3], labels[:3]
         jd = os.path.join(root, "train", "JPEGImages", vid)
