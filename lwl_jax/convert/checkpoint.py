@@ -11,7 +11,7 @@ import json
 import os
 import re
 import shutil
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
@@ -20,6 +20,9 @@ from lwl_jax.convert import torch_pickle
 from lwl_jax.convert.errors import CheckpointError
 from lwl_jax.convert.mapping import state_dict_to_variables
 from lwl_jax.convert.torch_pickle import Placeholder
+
+if TYPE_CHECKING:
+    from lwl_jax.models.lwl import LWLNet
 
 MODEL_JSON = "lwl_model.json"
 VARIABLES_DIR = "variables"
@@ -108,7 +111,7 @@ def infer_model_config(sd, constructor=None) -> tuple[str, dict]:
     raise CheckpointError("not an LWL or ResNet checkpoint (no target_model.* or conv1/layer* keys)")
 
 
-def read_checkpoint(path) -> LoadedCheckpoint:
+def read_checkpoint(path: str | os.PathLike) -> LoadedCheckpoint:
     """Read a PyTorch file (no torch needed) and describe what it holds."""
     path = os.fspath(path)
     obj = torch_pickle.load(path)
@@ -180,7 +183,7 @@ def save_converted(out_dir, kind: str, model_config: dict, variables, extra: dic
     os.replace(tmp, os.path.join(out_dir, MODEL_JSON))
 
 
-def load_converted(ckpt_dir) -> tuple[str, dict, Any]:
+def load_converted(ckpt_dir: str | os.PathLike) -> tuple[str, dict, Any]:
     """(kind, model_config, variables) from a folder written by :func:`save_converted`."""
     import orbax.checkpoint as ocp
 
@@ -213,7 +216,7 @@ def _first_line(e: BaseException, limit: int = 200) -> str:
     return (text[0] if text else "")[:limit]
 
 
-def load_model(path, image_size=(64, 96)):
+def load_model(path: str | os.PathLike, image_size: tuple[int, int] = (64, 96)) -> tuple[LWLNet, dict]:
     """(kind, LWLNet, variables) from a converted folder or directly from a ``.pth`` file."""
     from lwl_jax.models.lwl import LWLNet
 

@@ -42,7 +42,7 @@ class CocoInstance:
         return image, np.array(canvas) > 0
 
 
-def coco_train(root, split="train2017", key="data.coco_root", min_area=100.0):
+def coco_train(root: str, split: str = "train2017", key: str = "data.coco_root", min_area: float = 100.0) -> list:
     if not os.path.isdir(root):
         raise DatasetError(f"{root}: COCO root not found (check config key {key})")
     path = os.path.join(root, "annotations", f"instances_{split}.json")

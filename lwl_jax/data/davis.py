@@ -129,7 +129,8 @@ def frames_in(folder):
     return [os.path.join(folder, n) for n in names]
 
 
-def davis_sequences(root, split="val", resolution="480p", sequences=None, first_frame_only=False):
+def davis_sequences(root: str, split: str = "val", resolution: str = "480p", sequences: list[str] | None = None,
+                    first_frame_only: bool = False) -> list[Sequence]:
     """DAVIS 2017 layout: ``JPEGImages/<res>/<seq>/*.jpg``, ``Annotations/<res>/<seq>/*.png``,
     ``ImageSets/2017/<split>.txt``. With ``first_frame_only`` only frame 0's annotation is given to the
     tracker (the standard protocol); otherwise objects absent from frame 0 start on their first annotated frame."""
@@ -163,7 +164,7 @@ def davis_sequences(root, split="val", resolution="480p", sequences=None, first_
     return out
 
 
-def folder_sequence(frames_dir, first_mask):
+def folder_sequence(frames_dir: str, first_mask: str) -> Sequence:
     """A generic folder of frames with a palette PNG mask for its first frame."""
     if not os.path.isfile(first_mask):
         raise DatasetError(f"{first_mask}: first-frame mask not found")

@@ -81,7 +81,7 @@ def _check_root(path, what, key):
         raise DatasetError(f"{path}: {what} not found (check config key {key})")
 
 
-def youtubevos_train(root, split="jjtrain", key="data.youtubevos_root", min_videos=1,
+def youtubevos_train(root: str, split: str = "jjtrain", key: str = "data.youtubevos_root", min_videos: int = 1,
                      split_key="data.youtubevos_split"):
     """Single-object training sequences of YouTube-VOS 2019 ``train``, restricted to ``split`` (a bundled split
     name or a file of video ids). Videos of the split that are absent from ``meta.json`` are ignored (a partial
@@ -111,7 +111,8 @@ def youtubevos_train(root, split="jjtrain", key="data.youtubevos_root", min_vide
     return out
 
 
-def davis_train(root, split="train", resolution="480p", key="data.davis_root", progress=False):
+def davis_train(root: str, split: str = "train", resolution: str = "480p", key: str = "data.davis_root",
+                progress: bool = False) -> list[TrainSequence]:
     """Single-object training sequences of DAVIS 2017 (``ImageSets/2017/<split>.txt``). Visibility is read from
     every mask once; a frame whose annotation is missing or unreadable counts as not visible (their number is
     logged)."""

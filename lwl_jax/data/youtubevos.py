@@ -11,7 +11,8 @@ import zipfile
 from lwl_jax.data.davis import DatasetError, Sequence, frames_in
 
 
-def youtubevos_sequences(root, split="valid", sequences=None, all_frames=None):
+def youtubevos_sequences(root: str, split: str = "valid", sequences: list[str] | None = None,
+                         all_frames: bool | None = None) -> list[tuple[Sequence, list[int]]]:
     """Returns [(Sequence, indices of the frames to write)]. ``all_frames``: read the frames from
     ``<split>_all_frames/`` (True), from ``<split>/`` (False), or from the former when it exists (None)."""
     meta_path = os.path.join(root, split, "meta.json")

@@ -226,7 +226,7 @@ def variable_shapes(model: LWLNet, image_size=(64, 96)):
     return jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), images, masks, method=LWLNet.init_all))
 
 
-def init_variables(model: LWLNet, rng, image_size=(64, 96), scheme: str = "reference"):
+def init_variables(model: LWLNet, rng, image_size: tuple[int, int] = (64, 96), scheme: str = "reference") -> dict:
     """Fresh variables ({'params', 'batch_stats'}) with the reference's initialisation (``models.init``).
     ``rng``: an int seed or a JAX key."""
     from lwl_jax.models.init import reference_init

@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Mapping
+from typing import Any, Mapping
 
 import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lwl_jax.models.lwl import IMAGE_MEAN_BGR
+from lwl_jax.models.lwl import IMAGE_MEAN_BGR, LWLNet
 from lwl_jax.tracking import steps
 from lwl_jax.tracking.geometry import crop_params, init_crop, paste_params, sample_location
 from lwl_jax.tracking.memory import update_sample_weights
@@ -140,7 +140,7 @@ class _Settings(dict):
 
 
 class LWLTracker:
-    def __init__(self, model, variables, params):
+    def __init__(self, model: LWLNet, variables: Mapping[str, Any], params: Any):
         self.model, self.variables = model, variables
         self.p = with_defaults(params)
         self.sample_size = tuple(int(s) for s in params.image_sample_size)
@@ -225,13 +225,13 @@ class LWLTracker:
         return self._output(labels, probs, states)
 
     # ---- public API ---------------------------------------------------------------------------------------
-    def initialize(self, frame, objects: Mapping[int, Mapping]) -> FrameOutput:
+    def initialize(self, frame: np.ndarray, objects: Mapping[int, Mapping]) -> FrameOutput:
         """Start tracking: ``objects`` maps an object id to ``{"mask": (H, W) bool}`` and/or ``{"box": (x,y,w,h)}``
         (box only with a box network and ``init_with_box``)."""
         self.state, scores = self._new_objects(np.asarray(frame), objects)
         return self._merge_new(scores, self.state.targets.state_vectors())
 
-    def track(self, frame, new_objects: Mapping[int, Mapping] | None = None) -> FrameOutput:
+    def track(self, frame: np.ndarray, new_objects: Mapping[int, Mapping] | None = None) -> FrameOutput:
         frame = np.asarray(frame)
         hw = frame.shape[:2]
         t = jax.tree_util.tree_map(np.copy, self.state.targets)

@@ -14,11 +14,12 @@ import json
 import os
 import signal
 import time
-from typing import Any
+from typing import Any, Sequence
 
 import flax
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 from flax.traverse_util import unflatten_dict
@@ -53,7 +54,7 @@ def trained_groups(cfg, params) -> set:
     return set(jax.tree_util.tree_leaves(param_labels(params, cfg.param_rules))) - {FROZEN}
 
 
-def make_optimizer(cfg, params):
+def make_optimizer(cfg: ml_collections.ConfigDict, params) -> optax.GradientTransformation:
     """Adam per learning-rate group (``cfg.param_rules``), each with its multi-step schedule; frozen parameters
     unchanged."""
     transforms = {FROZEN: optax.set_to_zero(),
@@ -218,7 +219,8 @@ def _host(tree):
     return jax.tree_util.tree_map(lambda a: np.asarray(a.addressable_data(0)), tree)
 
 
-def train(cfg, workdir, devices=None, progress=True, stop_after=None):
+def train(cfg: ml_collections.ConfigDict, workdir: str, devices: Sequence[jax.Device] | None = None,
+          progress: bool = True, stop_after: int | None = None) -> TrainState:
     """Run (or resume) training in ``workdir``. Returns the final TrainState. ``stop_after`` ends the run early
     after that many steps of this call (tests)."""
     from tqdm import tqdm

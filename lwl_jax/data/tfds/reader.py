@@ -14,7 +14,7 @@ from lwl_jax.data.davis import Sequence
 from lwl_jax.errors import DatasetError
 
 
-def open_builder(name, data_dir, config=None):
+def open_builder(name: str, data_dir: str, config: str | None = None):
     """The prepared builder ``name`` (``youtube_vos_2019``, ``davis_2017``) in ``data_dir``; DatasetError naming
     the folder and the command to run when it is not prepared (an interrupted preparation is never read: TFDS
     renames the folder into place only when it is complete)."""
@@ -34,7 +34,7 @@ def open_builder(name, data_dir, config=None):
 class Source:
     """One split of a prepared dataset: its metadata index and (opened on first use) its records."""
 
-    def __init__(self, name, split, data_dir, config=None):
+    def __init__(self, name: str, split: str, data_dir: str, config: str | None = None):
         builder = open_builder(name, data_dir, config)
         if split not in builder.info.splits:
             raise DatasetError(f"{builder.data_dir}: no split {split!r} (prepared: {sorted(builder.info.splits)})")
@@ -111,7 +111,7 @@ class TrainSequence:
         return image, labels == self.object_id
 
 
-def train_sequences(dataset, source: Source):
+def train_sequences(dataset: str, source: Source) -> list[TrainSequence]:
     """Single-object training sequences of a prepared split, in the raw-folder reader's order."""
     out = []
     for r, (ids, vis) in enumerate(zip(source.index["object_ids"], source.index["visible"])):
@@ -154,7 +154,7 @@ class TFDSSequence(Sequence):
         return labels
 
 
-def eval_sequences(source: Source, sequences=None):
+def eval_sequences(source: Source, sequences: list[str] | None = None) -> list[TFDSSequence]:
     """The tracker's sequences of a prepared evaluation split (``sequences``: a subset of video ids)."""
     videos = source.index["videos"]
     if sequences is not None:
