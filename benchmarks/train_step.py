@@ -40,25 +40,13 @@ def run_case(case):
     import numpy as np
 
     from lwl_jax.config_util import load_config
-    from lwl_jax.models.lwl import LWLNet
-    from lwl_jax.training.trainer import (
-        initial_state,
-        make_mesh,
-        make_optimizer,
-        make_train_step,
-        model_fields,
-        shard_batch,
-    )
+    from lwl_jax.training.trainer import build_training, shard_batch
 
     cfg = load_config(os.path.join(ROOT, "configs", case["config"]), case.get("overrides", []))
     devices = jax.devices()[:case.get("devices", 1)]
-    mesh = make_mesh(devices)
-    model = LWLNet(**model_fields(cfg))
-    state, tx = initial_state(model, cfg, lambda p: make_optimizer(cfg, p))
-    state = jax.device_put(state, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
-    step = make_train_step(model, tx, mesh, cfg.param_rules, float(cfg.loss_weight),
-                           cfg.get("loss", "lovasz"), cfg.get("forward", "segmentation"),
-                           int(cfg.get("accum_steps", 1)))
+    run = build_training(cfg, devices)
+    model, mesh, tx, step = run.model, run.mesh, run.tx, run.step
+    state = jax.device_put(run.state, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
     b, h, w, t = int(cfg.batch_size), int(cfg.data.height), int(cfg.data.width), int(cfg.data.num_test_frames)
     rng = np.random.default_rng(0)
     masks = (rng.random((1 + t, b, h, w)) < 0.2).astype(np.float32)

@@ -66,7 +66,7 @@ def _ours_tracker(frames, labels, k):
 
 
 def tracker(a):
-    from lwl_jax.data.synthetic import write_davis_split, write_davis_video
+    from lwl_jax.data.davis import write_davis_split, write_davis_video
 
     rows = []
     with tempfile.TemporaryDirectory() as root:

@@ -147,7 +147,7 @@ def _read_labels(folder, names, what):
 
 
 def ground_truth_complete(ann_root, sequences) -> bool:
-    """Whether every frame of every sequence (``Sequence`` objects) has its ground-truth PNG under
+    """Whether every frame of every sequence (``Video`` objects) has its ground-truth PNG under
     ``ann_root/<seq>/`` (``ann_root`` None: in ``seq.annotations``): True if all do, False if only first frames
     are annotated (e.g. DAVIS test-dev, nothing to score). Anything in between is a DatasetError naming the first
     missing file."""
@@ -211,6 +211,17 @@ def evaluate_results(results_dir, ground_truth, where):
         raise DatasetError(f"{where}: nothing to score (no sequence with {MIN_SCORED_FRAMES} or more annotated "
                            "frames and an object in its first frame)")
     return scores
+
+
+def static_baseline(root, out_dir, split="val", resolution="480p"):
+    """The baseline that repeats the first-frame annotation on every frame (results folder for the metrics)."""
+    from lwl_jax.data.davis import davis_sequences, write_index_png
+
+    for seq in davis_sequences(root, split, resolution, first_frame_only=True):
+        first = read_index_png(seq.annotations[0])
+        os.makedirs(os.path.join(out_dir, seq.name), exist_ok=True)
+        for name in seq.frame_names():
+            write_index_png(os.path.join(out_dir, seq.name, name + ".png"), first)
 
 
 def summarize(scores):

@@ -48,7 +48,7 @@ def _main(argv) -> int:
     from tqdm import tqdm
 
     from lwl_jax.config_util import load_config
-    from lwl_jax.data.davis import DatasetError, Sequence, frames_in, read_index_png, write_index_png
+    from lwl_jax.data.davis import DatasetError, Video, frames_in, read_index_png, write_index_png
     from lwl_jax.data.video_io import overlay, read_video, write_video
     from lwl_jax.errors import writing
     from lwl_jax.tracking.tracker import LWLTracker
@@ -65,7 +65,7 @@ def _main(argv) -> int:
         get = frames.__getitem__
     else:
         paths = frames_in(args.frames)
-        seq = Sequence("frames", paths, {})
+        seq = Video("frames", paths, {})
         seq.check_frame_sizes()         # before any work (a video's frames share one size by construction)
         names = seq.frame_names()
         get = seq.load_frame

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from lwl_jax.cli import run
-from lwl_jax.models.lwl import IMAGE_MEAN_BGR
+from lwl_jax.models.lwl import denormalize
 
 # anchor colours of a perceptual "magma"-like map
 _ANCHORS = np.array([[0, 0, 4], [59, 15, 112], [140, 41, 129], [222, 73, 104], [254, 159, 109], [252, 253, 191]],
@@ -35,7 +35,7 @@ def _tile(channel, size, lo, hi):
 
 
 def _crop_rgb(crop_bgr):
-    rgb = (np.asarray(crop_bgr) + IMAGE_MEAN_BGR)[..., ::-1]
+    rgb = denormalize(np.asarray(crop_bgr))
     return np.clip(rgb, 0, 255).astype(np.uint8)
 
 

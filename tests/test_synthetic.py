@@ -3,7 +3,8 @@ import numpy as np
 
 from lwl_jax import metrics
 from lwl_jax.data.davis import davis_sequences
-from lwl_jax.data.synthetic import SyntheticConfig, generate, static_baseline, write_davis
+from lwl_jax.data.synthetic import SyntheticConfig, generate, write_davis
+from lwl_jax.metrics import static_baseline
 
 
 def test_deterministic_per_index_and_seed():

@@ -44,7 +44,7 @@ def _torch_prefix(flax_path: tuple[str, ...]) -> list[str]:
     return parts
 
 
-def torch_key(collection: str, flax_path: tuple[str, ...], is_conv: bool) -> str:
+def torch_key(collection: str, flax_path: tuple[str, ...]) -> str:
     """The reference's state_dict key of one of our variables."""
     *prefix, leaf = flax_path
     name = {("params", "kernel"): "weight", ("params", "scale"): "weight", ("params", "bias"): "bias",
@@ -59,27 +59,25 @@ def variable_table(variables) -> list[tuple[str, str, tuple, str]]:
     for col in ("params", "batch_stats"):
         for path, value in flatten_dict(variables.get(col, {})).items():
             conv = path[-1] == "kernel"
-            rows.append((torch_key(col, path, conv), f"{col}/" + "/".join(path), tuple(value.shape),
+            rows.append((torch_key(col, path), f"{col}/" + "/".join(path), tuple(value.shape),
                          "OIHW->HWIO" if conv else ""))
     return rows
 
 
-def state_dict_to_variables(state_dict: Mapping[str, np.ndarray], target, *, source: str = "state_dict",
-                            ignore_prefixes: tuple[str, ...] = ()):
+def state_dict_to_variables(state_dict: Mapping[str, np.ndarray], target, *, source: str = "state_dict"):
     """Fill ``target`` (a variables pytree or its ``eval_shape``) from a reference state_dict.
 
     Every missing key, unexpected key and shape mismatch is collected and reported in one
-    :class:`CheckpointError`. ``num_batches_tracked`` buffers are accepted and dropped; keys starting with one of
-    ``ignore_prefixes`` are skipped (e.g. torchvision's ``fc.`` classifier).
+    :class:`CheckpointError`. ``num_batches_tracked`` buffers are accepted and dropped.
     """
     wanted = {}
     for col in ("params", "batch_stats"):
         for path, value in flatten_dict(target.get(col, {})).items():
-            wanted[torch_key(col, path, path[-1] == "kernel")] = (col, path, tuple(value.shape))
+            wanted[torch_key(col, path)] = (col, path, tuple(value.shape))
     out = {"params": {}, "batch_stats": {}}
     unexpected, mismatched = [], []
     for key, value in state_dict.items():
-        if key.endswith("num_batches_tracked") or (ignore_prefixes and key.startswith(tuple(ignore_prefixes))):
+        if key.endswith("num_batches_tracked"):
             continue
         if key not in wanted:
             unexpected.append(key)
@@ -118,7 +116,7 @@ def variables_to_state_dict(variables) -> dict[str, np.ndarray]:
             arr = np.asarray(value)
             if path[-1] == "kernel" and arr.ndim == 4:
                 arr = hwio_to_oihw(arr)
-            key = torch_key(col, path, path[-1] == "kernel")
+            key = torch_key(col, path)
             sd[key] = np.ascontiguousarray(arr)
             if col == "batch_stats" and path[-1] == "mean":
                 sd[key[: -len("running_mean")] + "num_batches_tracked"] = np.zeros((), np.int64)

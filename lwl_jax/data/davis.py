@@ -82,7 +82,7 @@ def write_index_png(path, labels, palette=None):
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
 
 
-class Sequence:
+class Video:
     """A video to segment: ordered frame files and the given annotations (frame index -> label PNG path).
 
     Each object is initialised on the first annotated frame in which it appears (DAVIS: the first frame;
@@ -130,7 +130,7 @@ def frames_in(folder):
 
 
 def davis_sequences(root: str, split: str = "val", resolution: str = "480p", sequences: list[str] | None = None,
-                    first_frame_only: bool = False) -> list[Sequence]:
+                    first_frame_only: bool = False) -> list[Video]:
     """DAVIS 2017 layout: ``JPEGImages/<res>/<seq>/*.jpg``, ``Annotations/<res>/<seq>/*.png``,
     ``ImageSets/2017/<split>.txt``. With ``first_frame_only`` only frame 0's annotation is given to the
     tracker (the standard protocol); otherwise objects absent from frame 0 start on their first annotated frame."""
@@ -160,13 +160,33 @@ def davis_sequences(root: str, split: str = "val", resolution: str = "480p", seq
         if 0 not in annotations:
             raise DatasetError(f"{os.path.join(ann_dir, os.path.splitext(os.path.basename(frames[0]))[0] + '.png')}"
                                f": missing first-frame annotation")
-        out.append(Sequence(name, frames, annotations))
+        out.append(Video(name, frames, annotations))
     return out
 
 
-def folder_sequence(frames_dir: str, first_mask: str) -> Sequence:
+def folder_sequence(frames_dir: str, first_mask: str) -> Video:
     """A generic folder of frames with a palette PNG mask for its first frame."""
     if not os.path.isfile(first_mask):
         raise DatasetError(f"{first_mask}: first-frame mask not found")
     frames = frames_in(frames_dir)
-    return Sequence(os.path.basename(os.path.normpath(frames_dir)), frames, {0: first_mask})
+    return Video(os.path.basename(os.path.normpath(frames_dir)), frames, {0: first_mask})
+
+
+def write_davis_video(root, name, frames, labels, quality=95, resolution="480p"):
+    """One video in the DAVIS 2017 layout: ``JPEGImages/<res>/<name>/%05d.jpg`` and palette
+    ``Annotations/<res>/<name>/%05d.png``; returns the JPEG folder."""
+    jd = os.path.join(root, "JPEGImages", resolution, name)
+    ad = os.path.join(root, "Annotations", resolution, name)
+    os.makedirs(jd, exist_ok=True)
+    os.makedirs(ad, exist_ok=True)
+    for t, (f, lab) in enumerate(zip(frames, labels)):
+        Image.fromarray(f).save(os.path.join(jd, f"{t:05d}.jpg"), quality=quality)
+        write_index_png(os.path.join(ad, f"{t:05d}.png"), lab)
+    return jd
+
+
+def write_davis_split(root, split, names):
+    """``ImageSets/2017/<split>.txt`` listing ``names``."""
+    os.makedirs(os.path.join(root, "ImageSets", "2017"), exist_ok=True)
+    with open(os.path.join(root, "ImageSets", "2017", f"{split}.txt"), "w") as f:
+        f.write("\n".join(names) + "\n")

@@ -22,14 +22,9 @@ from lwl_jax.data.processing import ProcessingConfig, process
 from lwl_jax.data.sampler import sample_frames
 from lwl_jax.data.synthetic import SyntheticConfig, generate
 from lwl_jax.errors import ConfigError
-from lwl_jax.models.lwl import IMAGE_MEAN_BGR
+from lwl_jax.models.lwl import normalize
 
 MAX_ATTEMPTS = 100
-
-
-def normalize(frames_rgb):
-    """uint8 RGB frames -> the network's input (BGR minus the ImageNet mean, std 1)."""
-    return frames_rgb[..., ::-1].astype(np.float32) - IMAGE_MEAN_BGR
 
 
 def _sample(images, masks, short, bad):

@@ -14,7 +14,8 @@ import dataclasses
 
 import numpy as np
 
-from lwl_jax.models.lwl import IMAGE_MEAN_BGR
+from lwl_jax.models.lwl import normalize
+from lwl_jax.ops.boxes import masks_to_boxes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,14 +30,6 @@ class ProcessingConfig:
     max_log_scale: float = 0.2
     brightness: float = 0.2
     augment: bool = True                         # False: validation (no affine, no jitter)
-
-
-def mask_box(mask):
-    """(x, y, w, h) of a boolean mask's bounding box (pixel units, inclusive extent), or None if empty."""
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
-        return None
-    return np.array([xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1], np.float64)
 
 
 def jitter_box(rng, box, scale_sigma, center_c):
@@ -117,9 +110,7 @@ def process(rng, frames, masks, num_train, cfg: ProcessingConfig):
     images, labels = [], []
     for i, (frame, mask) in enumerate(zip(frames, masks)):
         kind = 0 if i < num_train else 1
-        box = mask_box(mask)
-        if box is None:
-            box = np.array([0, 0, frame.shape[1], frame.shape[0]], np.float64)
+        box = masks_to_boxes(mask) if mask.any() else np.array([0, 0, frame.shape[1], frame.shape[0]], np.float64)
         if cfg.augment:
             box = jitter_box(rng, box, cfg.scale_jitter[kind], cfg.center_jitter[kind])
         m = _crop_matrix(*crop_window(box, frame.shape[:2], out_hw, cfg.search_area_factor), out_hw)
@@ -141,4 +132,4 @@ def process(rng, frames, masks, num_train, cfg: ProcessingConfig):
             images[i] = warp(images[i], a, out_hw, border="zero")
             labels[i] = warp(labels[i], a, out_hw, nearest=True, border="zero")
             images[i] = np.clip(images[i] * rng.uniform(1 - cfg.brightness, 1 + cfg.brightness), 0, 255)
-    return images[..., ::-1] - IMAGE_MEAN_BGR, labels
+    return normalize(images), labels

@@ -9,12 +9,10 @@ same video. ``write_davis`` stores videos in the DAVIS 2017 layout so ``evaluate
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import numpy as np
-from PIL import Image
 
-from lwl_jax.data.davis import write_index_png
+from lwl_jax.data.davis import write_davis_split, write_davis_video
 
 SHAPES = ("ellipse", "box", "ring", "cross", "bar")
 
@@ -136,26 +134,6 @@ def generate(index: int, seed: int = 0, cfg: SyntheticConfig | None = None):
     return frames, labels, present
 
 
-def write_davis_video(root, name, frames, labels, quality=95, resolution="480p"):
-    """One video in the DAVIS 2017 layout: ``JPEGImages/<res>/<name>/%05d.jpg`` and palette
-    ``Annotations/<res>/<name>/%05d.png``; returns the JPEG folder."""
-    jd = os.path.join(root, "JPEGImages", resolution, name)
-    ad = os.path.join(root, "Annotations", resolution, name)
-    os.makedirs(jd, exist_ok=True)
-    os.makedirs(ad, exist_ok=True)
-    for t, (f, lab) in enumerate(zip(frames, labels)):
-        Image.fromarray(f).save(os.path.join(jd, f"{t:05d}.jpg"), quality=quality)
-        write_index_png(os.path.join(ad, f"{t:05d}.png"), lab)
-    return jd
-
-
-def write_davis_split(root, split, names):
-    """``ImageSets/2017/<split>.txt`` listing ``names``."""
-    os.makedirs(os.path.join(root, "ImageSets", "2017"), exist_ok=True)
-    with open(os.path.join(root, "ImageSets", "2017", f"{split}.txt"), "w") as f:
-        f.write("\n".join(names) + "\n")
-
-
 def write_davis(root, num_videos: int, seed: int = 0, cfg: SyntheticConfig | None = None, split="val"):
     """Write ``num_videos`` synthetic videos as a DAVIS 2017 folder (JPEG frames, palette annotations on every
     frame, ImageSets/2017/<split>.txt); objects entering later are annotated from their first frame."""
@@ -169,17 +147,6 @@ def write_davis(root, num_videos: int, seed: int = 0, cfg: SyntheticConfig | Non
         names.append(name)
     write_davis_split(root, split, names)
     return names
-
-
-def static_baseline(root, out_dir, split="val", resolution="480p"):
-    """The baseline that repeats the first-frame annotation on every frame (results folder for the metrics)."""
-    from lwl_jax.data.davis import davis_sequences, read_index_png
-
-    for seq in davis_sequences(root, split, resolution, first_frame_only=True):
-        first = read_index_png(seq.annotations[0])
-        os.makedirs(os.path.join(out_dir, seq.name), exist_ok=True)
-        for name in seq.frame_names():
-            write_index_png(os.path.join(out_dir, seq.name, name + ".png"), first)
 
 
 def main(argv=None):
@@ -200,7 +167,7 @@ def main(argv=None):
     if a.static_baseline:
         from lwl_jax import metrics
 
-        static_baseline(a.out_dir, a.static_baseline)
+        metrics.static_baseline(a.out_dir, a.static_baseline)
         g, _ = metrics.write_results(a.static_baseline, "val",
                                      metrics.evaluate_folder(a.out_dir, a.static_baseline, "val"))
         print("static baseline: " + "  ".join(f"{k} {v:.3f}" for k, v in g.items()))

@@ -8,12 +8,12 @@ import json
 import os
 import zipfile
 
-from lwl_jax.data.davis import DatasetError, Sequence, frames_in
+from lwl_jax.data.davis import DatasetError, Video, frames_in
 
 
 def youtubevos_sequences(root: str, split: str = "valid", sequences: list[str] | None = None,
-                         all_frames: bool | None = None) -> list[tuple[Sequence, list[int]]]:
-    """Returns [(Sequence, indices of the frames to write)]. ``all_frames``: read the frames from
+                         all_frames: bool | None = None) -> list[tuple[Video, list[int]]]:
+    """Returns [(Video, indices of the frames to write)]. ``all_frames``: read the frames from
     ``<split>_all_frames/`` (True), from ``<split>/`` (False), or from the former when it exists (None)."""
     meta_path = os.path.join(root, split, "meta.json")
     if not os.path.isfile(meta_path):
@@ -47,7 +47,7 @@ def youtubevos_sequences(root: str, split: str = "valid", sequences: list[str] |
             if not os.path.isfile(first):
                 raise DatasetError(f"{first}: missing annotation of object {obj_id}'s first frame")
             annotations[index[names[0]]] = first
-        out.append((Sequence(vid, frames, annotations), sorted(listed)))
+        out.append((Video(vid, frames, annotations), sorted(listed)))
     return out
 
 

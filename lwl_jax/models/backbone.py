@@ -4,8 +4,8 @@ Variants (``stride_in_1x1``):
 * ``True``  — the reference's "mrcnn" ResNet-50 (Detectron/Caffe2 style, stride in the first 1×1 conv of a
   bottleneck); the paper's model and the layout of ``lwl_stage2.pth``.
 * ``False`` — torchvision's ResNet-50 (stride in the 3×3 conv), so ImageNet torchvision weights load.
-Depth and width are configurable (``blocks``, ``base_width``) for CPU-scale experiments
-(:func:`small_resnet_config`). BatchNorm is always in eval mode (frozen statistics), as in the reference.
+Depth and width are configurable (``blocks``, ``base_width``) for CPU-scale experiments. BatchNorm is always in
+eval mode (frozen statistics), as in the reference.
 """
 from __future__ import annotations
 
@@ -94,11 +94,3 @@ class ResNet(nn.Module):
             if name in output_layers:
                 out[name] = x
         return out
-
-    def channels(self, layer: str) -> int:
-        return self.base_width * 2 ** LAYERS.index(layer) * 4
-
-
-def small_resnet_config():
-    """A CPU-scale backbone: one bottleneck per layer, base width 16 (layer3 has 256 channels)."""
-    return dict(blocks=(1, 1, 1, 1), base_width=16)

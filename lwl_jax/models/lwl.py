@@ -21,13 +21,22 @@ from lwl_jax.models.decoder import Decoder
 from lwl_jax.models.label_encoder import LabelEncoder
 from lwl_jax.models.learner import apply_filter, steepest_descent
 from lwl_jax.models.target_features import TargetFeatures
+from lwl_jax.ops.boxes import masks_to_boxes
 
 IMAGE_MEAN_BGR = np.array([102.9801, 115.9465, 122.7717], np.float32)
 
 
-def normalize_rgb(rgb):
-    """uint8 RGB (..., H, W, 3) -> the network's input: BGR float32 minus the mean."""
-    return jnp.asarray(rgb)[..., ::-1].astype(jnp.float32) - IMAGE_MEAN_BGR
+def normalize(rgb):
+    """The one image normalisation: RGB pixel values (..., H, W, 3) (uint8 or float, 0–255) -> the network's input,
+    BGR float32 minus the mean (std 1, the Mask R-CNN backbone's convention). NumPy in, NumPy out; a JAX array (or
+    a traced one, inside ``jit``) in, JAX out."""
+    xp = jnp if isinstance(rgb, jax.Array) else np
+    return xp.asarray(rgb)[..., ::-1].astype(xp.float32) - IMAGE_MEAN_BGR
+
+
+def denormalize(x):
+    """The network's input -> RGB float pixel values (for pictures)."""
+    return (x + IMAGE_MEAN_BGR)[..., ::-1]
 
 
 class ResidualModule(nn.Module):
@@ -201,21 +210,6 @@ class LWLNet(nn.Module):
             _, encoding = self.encode_box(jnp.zeros((x.shape[0], 4), jnp.float32), x, image_size)
         logits, _ = self.decode(encoding, feats, image_size)
         return logits
-
-
-def masks_to_boxes(masks):
-    """(N, H, W) masks -> (N, 4) boxes (x, y, w, h) of the foreground's bounding box (all zeros if empty)."""
-    fg = masks > 0.5
-    cols, rows = jnp.any(fg, axis=1), jnp.any(fg, axis=2)
-    w, h = cols.shape[-1], rows.shape[-1]
-    x0, y0 = jnp.argmax(cols, axis=-1), jnp.argmax(rows, axis=-1)
-    x1, y1 = w - jnp.argmax(cols[:, ::-1], axis=-1), h - jnp.argmax(rows[:, ::-1], axis=-1)
-    box = jnp.stack([x0, y0, x1 - x0, y1 - y0], axis=-1).astype(jnp.float32)
-    return jnp.where(jnp.any(cols, axis=-1, keepdims=True), box, 0.0)
-
-
-def build_model(**overrides) -> LWLNet:
-    return LWLNet(**overrides)
 
 
 def variable_shapes(model: LWLNet, image_size=(64, 96)):

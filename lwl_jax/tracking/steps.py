@@ -11,7 +11,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-from lwl_jax.models.lwl import IMAGE_MEAN_BGR, LWLNet
+from lwl_jax.models.lwl import LWLNet, normalize
 
 
 def _apply(model, fn, variables, *args):
@@ -74,7 +74,7 @@ def crop_frame(frame_rgb, rows, cols):
     """uint8 RGB frame (H, W, 3), rows (K, h, H), cols (K, w, W) -> normalised BGR crops (K, h, w, 3)."""
     t = jnp.einsum("khH,HWc->khWc", rows, frame_rgb.astype(jnp.float32))
     crops = jnp.einsum("kwW,khWc->khwc", cols, t)
-    return crops[..., ::-1] - IMAGE_MEAN_BGR
+    return normalize(crops)
 
 
 @jax.jit

@@ -29,21 +29,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lwl_jax.models.lwl import IMAGE_MEAN_BGR, LWLNet
+from lwl_jax.models.lwl import LWLNet, normalize
+from lwl_jax.ops.boxes import masks_to_boxes
 from lwl_jax.tracking import steps
 from lwl_jax.tracking.geometry import crop_params, init_crop, paste_params, sample_location
 from lwl_jax.tracking.memory import update_sample_weights
 from lwl_jax.tracking.presets import lwl_ytvos
 
 f32 = np.float32
-
-
-def mask_to_box(mask) -> np.ndarray:
-    """(x, y, w, h) of a binary mask with w = x_max − x_min, h = y_max − y_min (as the VOS datasets do)."""
-    ys, xs = np.nonzero(mask)
-    if ys.size == 0:
-        raise ValueError("empty mask")
-    return np.array([xs.min(), ys.min(), xs.max() - xs.min(), ys.max() - ys.min()], f32)
 
 
 def state_from_sums(rows, cols, min_area: float, size_factor: float = 4.0):
@@ -162,7 +155,7 @@ class LWLTracker:
         ids = list(objects)
         if self.p["init_with_box"]:
             boxes = np.stack([np.asarray(objects[i]["box"], f32) for i in ids])
-            img = jnp.asarray(frame)[None, ..., ::-1].astype(jnp.float32) - IMAGE_MEAN_BGR
+            img = normalize(jnp.asarray(frame)[None])
             logits = steps.box_init_fn(self.model)(self.variables, img, jnp.asarray(boxes))
             scores = logits
             masks = [1.0 / (1.0 + np.exp(-lg.astype(np.float64))).astype(f32) for lg in np.asarray(logits)]
@@ -179,7 +172,7 @@ class LWLTracker:
         sample = np.array(self.sample_size, f32)
         pos, size, scale, img_crops, mask_crops = [], [], [], [], []
         for i, m in zip(ids, masks):
-            box = np.asarray(objects[i]["box"], f32) if "box" in objects[i] else mask_to_box(m > 0.5)
+            box = np.asarray(objects[i]["box"], f32) if "box" in objects[i] else masks_to_boxes(m, "span").astype(f32)
             p = np.array([box[1] + (box[3] - 1) / 2, box[0] + (box[2] - 1) / 2], f32)
             # at least one pixel: a one-pixel-wide mask has w = x_max − x_min = 0, which would make the scale 0
             # (the reference then tracks NaN)

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from lwl_jax.data.davis import DatasetError, Sequence, check_same_size, write_index_png
+from lwl_jax.data.davis import DatasetError, Video, check_same_size, write_index_png
 from lwl_jax.errors import writing
 from lwl_jax.tracking.tracker import LWLTracker
 
@@ -27,7 +27,7 @@ def load_tracking_model(checkpoint, params):
     return model, variables
 
 
-def sequence_done(out_dir, seq: Sequence) -> bool:
+def sequence_done(out_dir, seq: Video) -> bool:
     """True when an earlier run finished this sequence (its marker is written after the last PNG)."""
     return os.path.isfile(os.path.join(out_dir, seq.name, DONE))
 
@@ -37,7 +37,7 @@ def objects_in(labels):
     return [int(i) for i in np.unique(labels) if i not in (0, 255)]
 
 
-def segment_sequence(model, variables, params, seq: Sequence, out_dir=None, write_frames=None, progress=None):
+def segment_sequence(model, variables, params, seq: Video, out_dir=None, write_frames=None, progress=None):
     """Run the tracker over ``seq``. Returns (label maps list, boxes per frame, seconds).
 
     ``write_frames``: indices of frames to write (default all). Objects of an annotation that were not seen

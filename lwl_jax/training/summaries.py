@@ -50,11 +50,10 @@ class Summaries:
         sequence 0 (T' = T test frames, or 1 train frame for box-init training)."""
         if not self.enabled:
             return
-        from lwl_jax.models.lwl import IMAGE_MEAN_BGR
+        from lwl_jax.models.lwl import denormalize
 
         n = probs.shape[0]
-        frames = raw_batch["images"][0, -n:] + IMAGE_MEAN_BGR
-        frames = np.clip(frames[..., ::-1], 0, 255) / 255.0
+        frames = np.clip(denormalize(raw_batch["images"][0, -n:]), 0, 255) / 255.0
         gt = raw_batch["masks"][0, -n:]
         rows = [np.concatenate([f, np.repeat(g[..., None], 3, -1), np.repeat(p[..., None], 3, -1)], axis=1)
                 for f, g, p in zip(frames, gt, np.asarray(probs))]

@@ -10,6 +10,7 @@ and N devices with the same global batch therefore compute the same step.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -219,6 +220,32 @@ def _host(tree):
     return jax.tree_util.tree_map(lambda a: np.asarray(a.addressable_data(0)), tree)
 
 
+@dataclasses.dataclass
+class Training:
+    """What one training run computes with: the network, the device mesh, the optimiser, the initial state (on the
+    host) and the jitted step ``(state, batch) -> (state, metrics)``."""
+    model: Any
+    mesh: Mesh
+    tx: optax.GradientTransformation
+    state: TrainState
+    step: Any
+
+
+def build_training(cfg: ml_collections.ConfigDict, devices: Sequence[jax.Device] | None = None) -> Training:
+    """The one wiring of model, mesh, optimiser and step from a training config (the trainer and
+    ``benchmarks/train_step.py`` both use it)."""
+    from lwl_jax.models.lwl import LWLNet
+
+    model = LWLNet(**model_fields(cfg))
+    mesh = make_mesh(devices)
+    if cfg.batch_size % mesh.size:
+        raise ConfigError(f"batch_size {cfg.batch_size} is not divisible by the {mesh.size} devices")
+    state, tx = initial_state(model, cfg, lambda p: make_optimizer(cfg, p))
+    step = make_train_step(model, tx, mesh, cfg.param_rules, float(cfg.loss_weight), cfg.get("loss", "lovasz"),
+                           cfg.get("forward", "segmentation"), int(cfg.get("accum_steps", 1)))
+    return Training(model, mesh, tx, state, step)
+
+
 def train(cfg: ml_collections.ConfigDict, workdir: str, devices: Sequence[jax.Device] | None = None,
           progress: bool = True, stop_after: int | None = None) -> TrainState:
     """Run (or resume) training in ``workdir``. Returns the final TrainState. ``stop_after`` ends the run early
@@ -232,14 +259,11 @@ def train(cfg: ml_collections.ConfigDict, workdir: str, devices: Sequence[jax.De
     from lwl_jax.training.summaries import Summaries
     from lwl_jax.training.validation import Validator
 
-    fields = model_fields(cfg)           # config and data roots are checked first: a mistake fails in seconds
+    model_fields(cfg)                    # config and data roots are checked first: a mistake fails in seconds
     builder = sample_builder(cfg)
     os.makedirs(workdir, exist_ok=True)
-    model = LWLNet(**fields)
-    mesh = make_mesh(devices)
-    if cfg.batch_size % mesh.size:
-        raise ConfigError(f"batch_size {cfg.batch_size} is not divisible by the {mesh.size} devices")
-    state, tx = initial_state(model, cfg, lambda p: make_optimizer(cfg, p))
+    run = build_training(cfg, devices)
+    mesh, state = run.mesh, run.state
     total = int(cfg.num_steps)
     loader = Loader(builder, int(cfg.batch_size), total, int(cfg.data.get("worker_count", 0)),
                     jax.process_index(), jax.process_count())
@@ -248,9 +272,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str, devices: Sequence[jax.De
         abstract = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), state)
         state, data_state = ckpt.restore(ckpt.latest(), abstract)
         loader.restore(data_state[str(jax.process_index())])
-    step_fn = make_train_step(model, tx, mesh, cfg.param_rules, float(cfg.loss_weight),
-                              cfg.get("loss", "lovasz"), cfg.get("forward", "segmentation"),
-                              int(cfg.get("accum_steps", 1)))
+    step_fn = run.step
     state = jax.device_put(state, NamedSharding(mesh, P()))
     validator = Validator.from_config(cfg, workdir) if jax.process_index() == 0 else None
     export_model = LWLNet(**model_fields(cfg, for_export=True))     # validated as evaluate.py will run it

@@ -14,7 +14,7 @@ import os
 import numpy as np
 
 from lwl_jax import metrics
-from lwl_jax.data.davis import DatasetError, Sequence, davis_sequences
+from lwl_jax.data.davis import DatasetError, Video, davis_sequences
 from lwl_jax.errors import ConfigError
 
 
@@ -28,11 +28,11 @@ def _youtubevos_sequences(root, split, limit):
     out = []
     for vid, s in list(by_video.items())[:limit]:
         anns = {i: a for i, a in enumerate(s.annotations) if os.path.isfile(a)}
-        out.append(Sequence(vid, s.frames, anns))
+        out.append(Video(vid, s.frames, anns))
     return out
 
 
-def score_sequence(seq: Sequence, predicted):
+def score_sequence(seq: Video, predicted):
     """Mean J and F per object over the frames after its first annotated frame -> [(J, F)] per object."""
     gt = {i: seq.load_annotation(i, predicted[i].shape) for i in seq.annotations}
     first = {}

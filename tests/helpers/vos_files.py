@@ -7,8 +7,8 @@ import os
 import numpy as np
 from PIL import Image
 
-from lwl_jax.data.davis import write_index_png
-from lwl_jax.data.synthetic import SyntheticConfig, generate, write_davis_split, write_davis_video
+from lwl_jax.data.davis import write_davis_split, write_davis_video, write_index_png
+from lwl_jax.data.synthetic import SyntheticConfig, generate
 
 CFG = SyntheticConfig(height=72, width=120, num_frames=12, max_objects=2)
 H, W = 64, 96          # make_davis's frame size

@@ -1,5 +1,5 @@
 """Prepared TFDS datasets (``builders.py``) as the readers' objects: training sequences (one per object, as
-``lwl_jax.data.vos_train`` gives them, in the same order) and the tracker's ``Sequence`` objects (as
+``lwl_jax.data.vos_train`` gives them, in the same order) and the tracker's ``Video`` objects (as
 ``lwl_jax.data.davis`` / ``youtubevos`` give them). Frames and masks are decoded only when used, from the
 example's bytes; the data source is opened lazily in each process (grain workers pickle the readers)."""
 from __future__ import annotations
@@ -10,7 +10,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from lwl_jax.data.davis import Sequence
+from lwl_jax.data.davis import Video
 from lwl_jax.errors import DatasetError
 
 
@@ -122,8 +122,8 @@ def train_sequences(dataset: str, source: Source) -> list[TrainSequence]:
     return out
 
 
-class TFDSSequence(Sequence):
-    """A video of a prepared evaluation split as the tracker's ``Sequence``: ``frames`` are names for messages,
+class TFDSVideo(Video):
+    """A video of a prepared evaluation split as the tracker's ``Video``: ``frames`` are names for messages,
     frames and annotations are decoded from the record when loaded."""
 
     def __init__(self, source: Source, record):
@@ -154,12 +154,12 @@ class TFDSSequence(Sequence):
         return labels
 
 
-def eval_sequences(source: Source, sequences: list[str] | None = None) -> list[TFDSSequence]:
+def eval_sequences(source: Source, sequences: list[str] | None = None) -> list[TFDSVideo]:
     """The tracker's sequences of a prepared evaluation split (``sequences``: a subset of video ids)."""
     videos = source.index["videos"]
     if sequences is not None:
         missing = [s for s in sequences if s not in videos]
         if missing:
             raise DatasetError(f"{source.where}: no video {missing[0]}")
-        return [TFDSSequence(source, videos.index(s)) for s in sequences]
-    return [TFDSSequence(source, r) for r in range(len(videos))]
+        return [TFDSVideo(source, videos.index(s)) for s in sequences]
+    return [TFDSVideo(source, r) for r in range(len(videos))]
