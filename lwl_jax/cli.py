@@ -15,3 +15,8 @@ def run(main, argv=None) -> int:
     except LWLError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+
+
+def entry_point(main):
+    """``main(argv)`` as a command's entry point: ``entry(argv=None) -> exit status`` through :func:`run`."""
+    return lambda argv=None: run(main, argv)

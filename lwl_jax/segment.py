@@ -16,7 +16,7 @@ import json
 import os
 import sys
 
-from lwl_jax.cli import run
+from lwl_jax.cli import entry_point
 
 
 def _box(text):
@@ -105,8 +105,7 @@ def _main(argv) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    return run(_main, argv)
+main = entry_point(_main)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import sys
 import numpy as np
 from PIL import Image, ImageDraw
 
-from lwl_jax.cli import run
+from lwl_jax.cli import entry_point
 from lwl_jax.models.lwl import denormalize
 
 # anchor colours of a perceptual "magma"-like map
@@ -114,8 +114,7 @@ def _main(argv) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    return run(_main, argv)
+main = entry_point(_main)
 
 
 if __name__ == "__main__":

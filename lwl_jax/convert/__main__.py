@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lwl_jax.cli import run
+from lwl_jax.cli import entry_point
 
 
 def _main(argv) -> int:
@@ -39,8 +39,7 @@ def _main(argv) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    return run(_main, argv)
+main = entry_point(_main)
 
 
 if __name__ == "__main__":

@@ -136,7 +136,11 @@ def _input_grad_plain(r, tau, strategy):
 
 # --- each with a backward pass made of the same three maps ---------------------------------------------------
 
-# ``strategy`` (see ``resolve_strategy``) is a static argument of each.
+# ``strategy`` (see ``resolve_strategy``) is a static argument of each. Each forward rule keeps the two inputs.
+
+def _keeping_inputs(f):
+    return lambda a, b, *static: (f(a, b, *static), (a, b))
+
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def apply_filter(x, tau, strategy=None):
@@ -144,16 +148,12 @@ def apply_filter(x, tau, strategy=None):
     return _apply_plain(x, tau, strategy)
 
 
-def _apply_fwd(x, tau, strategy):
-    return apply_filter(x, tau, strategy), (x, tau)
-
-
 def _apply_bwd(strategy, res, ct):
-    x, tau = res
+    x, tau = res          # T_τ(x) is bilinear: its adjoints in x and in τ are the other two maps
     return ct_like(input_grad(ct, tau, strategy), x), ct_like(filter_grad(x, ct, tau.shape[1], strategy), tau)
 
 
-apply_filter.defvjp(_apply_fwd, _apply_bwd)
+apply_filter.defvjp(_keeping_inputs(apply_filter), _apply_bwd)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
@@ -162,16 +162,12 @@ def filter_grad(x, r, kernel_size: int = 3, strategy=None):
     return _filter_grad_plain(x, r, kernel_size, strategy)
 
 
-def _fg_fwd(x, r, kernel_size, strategy):
-    return filter_grad(x, r, kernel_size, strategy), (x, r)
-
-
 def _fg_bwd(kernel_size, strategy, res, ct):
     x, r = res
     return ct_like(input_grad(r, ct, strategy), x), ct_like(apply_filter(x, ct, strategy), r)
 
 
-filter_grad.defvjp(_fg_fwd, _fg_bwd)
+filter_grad.defvjp(_keeping_inputs(filter_grad), _fg_bwd)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
@@ -180,16 +176,12 @@ def input_grad(r, tau, strategy=None):
     return _input_grad_plain(r, tau, strategy)
 
 
-def _ig_fwd(r, tau, strategy):
-    return input_grad(r, tau, strategy), (r, tau)
-
-
 def _ig_bwd(strategy, res, ct):
     r, tau = res
     return ct_like(apply_filter(ct, tau, strategy), r), ct_like(filter_grad(ct, r, tau.shape[1], strategy), tau)
 
 
-input_grad.defvjp(_ig_fwd, _ig_bwd)
+input_grad.defvjp(_keeping_inputs(input_grad), _ig_bwd)
 
 
 # --- the learner ---------------------------------------------------------------------------------------------
