@@ -13,6 +13,7 @@ from lwl_jax.data.davis import DatasetError
 from lwl_jax.data.pipeline import Loader, SyntheticSampleBuilder, VOSSampleBuilder, to_network_batch
 from lwl_jax.data.processing import ProcessingConfig, crop_window, process, warp
 from lwl_jax.data.sampler import sample_frames, usable
+from lwl_jax.data.synthetic import SyntheticConfig
 from lwl_jax.data.vos_train import davis_train, split_ids, youtubevos_train
 from tests.helpers.vos_files import write_coco, write_davis_train, write_youtubevos_train
 
@@ -129,7 +130,7 @@ def test_defects_are_skipped_and_counted(roots):
 
 
 def test_loader_resume_and_process_split():
-    builder = SyntheticSampleBuilder(seed=3, height=48, width=80, num_frames=10)
+    builder = SyntheticSampleBuilder(3, ProcessingConfig(output_size=(48, 80)), SyntheticConfig(72, 120, 10))
     one = Loader(builder, 4, num_steps=3)
     batches = [next(one) for _ in range(3)]
     assert batches[0]["images"].shape == (4, 4, 48, 80, 3)
@@ -160,3 +161,22 @@ def test_loader_with_worker_processes_restores(roots):
     np.testing.assert_array_equal(next(inproc)["images"], first[0]["images"])
     with pytest.raises(ValueError, match="worker_count=2"):
         inproc.restore(state)
+
+
+def test_synthetic_samples_are_target_centred_crops_that_keep_the_target():
+    """Synthetic training samples go through the real processing: crops of 5× the target around its (jittered)
+    box, so the target is in every frame, small in the crop and near its centre on average; a pure function of
+    (seed, index)."""
+    builder = SyntheticSampleBuilder(0, ProcessingConfig(output_size=(48, 80)), SyntheticConfig(96, 160, 10))
+    samples = [builder(i) for i in range(10)]
+    centres, fractions = [], []
+    for s in samples:
+        assert s["images"].shape == (4, 48, 80, 3) and s["masks"].shape == (4, 48, 80)
+        for m in s["masks"]:
+            assert m.any()                                   # never cropped away
+            ys, xs = np.nonzero(m)
+            centres.append((ys.mean() / 48, xs.mean() / 80))
+            fractions.append(m.mean())
+    assert np.all(np.abs(np.mean(centres, axis=0) - 0.5) < 0.15)
+    assert 0.005 < np.median(fractions) < 0.15               # about 1/25 of the crop, as the tracker's search area
+    np.testing.assert_array_equal(builder(3)["images"], samples[3]["images"])

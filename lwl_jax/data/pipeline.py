@@ -22,7 +22,6 @@ from lwl_jax.data.processing import ProcessingConfig, process
 from lwl_jax.data.sampler import sample_frames
 from lwl_jax.data.synthetic import SyntheticConfig, generate
 from lwl_jax.errors import ConfigError
-from lwl_jax.models.lwl import normalize
 
 MAX_ATTEMPTS = 100
 
@@ -69,18 +68,22 @@ class VOSSampleBuilder:
 
 
 class SyntheticSampleBuilder:
-    """Samples of the built-in synthetic videos, generated at the training resolution (no crop): a video per
-    draw, one of its targets, frames by :func:`sample_frames`, a joint horizontal flip."""
+    """Samples of the built-in synthetic videos through the same sampling and processing as real data
+    (:class:`VOSSampleBuilder`): a video per draw, generated at ``video``'s size (larger than the crops, so that a
+    crop around a small target still has detail), one of its targets, frames by :func:`sample_frames`, then
+    :func:`process` — crops of ``search_area_factor`` × the target centred on its jittered box, scale, rotation,
+    flip, grayscale and brightness augmentation, at ``processing.output_size``. The tracker sees exactly such crops
+    (a search region of 5× the target around its last position), so training and inference see targets at the
+    same scale and place."""
 
-    def __init__(self, seed=0, height=96, width=160, num_frames=12, num_test=3, max_gap=100, max_objects=3):
-        self.seed, self.num_test, self.max_gap = seed, num_test, max_gap
-        self.cfg = SyntheticConfig(height, width, num_frames, max_objects)
+    def __init__(self, seed, processing: ProcessingConfig, video: SyntheticConfig, num_test=3, max_gap=100):
+        self.seed, self.processing, self.video, self.num_test, self.max_gap = seed, processing, video, num_test, max_gap
 
     def __call__(self, index):
         short = 0
         for attempt in range(MAX_ATTEMPTS):
             rng = np.random.default_rng([self.seed, int(index), attempt])
-            frames, labels, ids = generate(int(index) * MAX_ATTEMPTS + attempt, self.seed, self.cfg)
+            frames, labels, ids = generate(int(index) * MAX_ATTEMPTS + attempt, self.seed, self.video)
             if not ids:
                 short += 1
                 continue
@@ -89,9 +92,8 @@ class SyntheticSampleBuilder:
             if idx is None:
                 short += 1
                 continue
-            if rng.random() < 0.5:
-                frames, masks = frames[:, :, ::-1], masks[:, :, ::-1]
-            return _sample(normalize(frames[idx]), masks[idx], short, 0)
+            images, crops = process(rng, list(frames[idx]), list(masks[idx]), 1, self.processing)
+            return _sample(images, crops, short, 0)
         raise DatasetError(f"no usable synthetic sample in {MAX_ATTEMPTS} draws (index {index})")
 
 

@@ -19,6 +19,15 @@ def processing_config(d, augment=True):
                             brightness=float(d.get("brightness", 0.2)))
 
 
+def synthetic_video_config(d):
+    """The generator settings of ``data.kind='synthetic'``: videos of ``video_height`` × ``video_width`` (default:
+    the crop size) and ``num_frames`` frames."""
+    from lwl_jax.data.synthetic import SyntheticConfig
+
+    return SyntheticConfig(int(d.get("video_height", d.height)), int(d.get("video_width", d.width)),
+                           int(d.num_frames))
+
+
 def open_datasets(d, progress=True):
     """[(sequences, weight)] of the configured training datasets; a root of '' leaves that dataset out."""
     from lwl_jax.data.coco import coco_train
@@ -67,7 +76,8 @@ def sample_builder(cfg):
     d = cfg.data
     num_test = int(d.num_test_frames)
     if d.kind == "synthetic":
-        return SyntheticSampleBuilder(int(d.seed), int(d.height), int(d.width), int(d.num_frames), num_test)
+        return SyntheticSampleBuilder(int(d.seed), processing_config(d), synthetic_video_config(d), num_test,
+                                      int(d.get("max_gap", 100)))
     if d.kind == "vos":
         sets = open_datasets(d)
         return VOSSampleBuilder([s for s, _ in sets], [w for _, w in sets], processing_config(d), int(d.seed),

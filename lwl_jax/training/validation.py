@@ -69,12 +69,16 @@ class Validator:
         params = load_config(v.get("tracker", "lwl_ytvos"), list(v.get("tracker_overrides", ())))
         n = int(v.num_sequences)
         if v.kind == "synthetic":
-            from lwl_jax.data.synthetic import SyntheticConfig, write_davis
+            import dataclasses
+
+            from lwl_jax.data.synthetic import write_davis
+            from lwl_jax.training.inputs import synthetic_video_config
 
             root = os.path.join(workdir, "validation_data")
             if not os.path.isfile(os.path.join(root, "ImageSets", "2017", "val.txt")):
-                write_davis(root, n, int(v.seed), SyntheticConfig(int(cfg.data.height), int(cfg.data.width),
-                                                                  int(v.get("num_frames", cfg.data.num_frames))))
+                video = dataclasses.replace(synthetic_video_config(cfg.data),
+                                            num_frames=int(v.get("num_frames", cfg.data.num_frames)))
+                write_davis(root, n, int(v.seed), video)
             seqs = davis_sequences(root, "val")
         elif v.kind == "youtubevos" and v.get("source", "folders") == "tfds":
             from lwl_jax.data.tfds.reader import Source, eval_sequences
