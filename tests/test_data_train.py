@@ -130,7 +130,7 @@ def test_defects_are_skipped_and_counted(roots):
 
 
 def test_loader_resume_and_process_split():
-    builder = SyntheticSampleBuilder(3, ProcessingConfig(output_size=(48, 80)), SyntheticConfig(72, 120, 10))
+    builder = SyntheticSampleBuilder(3, SyntheticConfig(48, 80, 10))
     one = Loader(builder, 4, num_steps=3)
     batches = [next(one) for _ in range(3)]
     assert batches[0]["images"].shape == (4, 4, 48, 80, 3)
@@ -167,7 +167,7 @@ def test_synthetic_samples_are_target_centred_crops_that_keep_the_target():
     """Synthetic training samples go through the real processing: crops of 5× the target around its (jittered)
     box, so the target is in every frame, small in the crop and near its centre on average; a pure function of
     (seed, index)."""
-    builder = SyntheticSampleBuilder(0, ProcessingConfig(output_size=(48, 80)), SyntheticConfig(96, 160, 10))
+    builder = SyntheticSampleBuilder(0, SyntheticConfig(96, 160, 10), ProcessingConfig(output_size=(48, 80)))
     samples = [builder(i) for i in range(10)]
     centres, fractions = [], []
     for s in samples:

@@ -22,6 +22,7 @@ from lwl_jax.data.processing import ProcessingConfig, process
 from lwl_jax.data.sampler import sample_frames
 from lwl_jax.data.synthetic import SyntheticConfig, generate
 from lwl_jax.errors import ConfigError
+from lwl_jax.models.lwl import normalize
 
 MAX_ATTEMPTS = 100
 
@@ -68,16 +69,20 @@ class VOSSampleBuilder:
 
 
 class SyntheticSampleBuilder:
-    """Samples of the built-in synthetic videos through the same sampling and processing as real data
-    (:class:`VOSSampleBuilder`): a video per draw, generated at ``video``'s size (larger than the crops, so that a
-    crop around a small target still has detail), one of its targets, frames by :func:`sample_frames`, then
-    :func:`process` — crops of ``search_area_factor`` × the target centred on its jittered box, scale, rotation,
-    flip, grayscale and brightness augmentation, at ``processing.output_size``. The tracker sees exactly such crops
-    (a search region of 5× the target around its last position), so training and inference see targets at the
-    same scale and place."""
+    """Samples of the built-in synthetic videos: a video per draw (``video``: the generator's settings), one of its
+    targets, frames by :func:`sample_frames`, then either
 
-    def __init__(self, seed, processing: ProcessingConfig, video: SyntheticConfig, num_test=3, max_gap=100):
-        self.seed, self.processing, self.video, self.num_test, self.max_gap = seed, processing, video, num_test, max_gap
+    * ``processing=None``: the whole frames (at the video's size) and a joint horizontal flip (the quickstart's
+      recipe), or
+    * a :class:`ProcessingConfig`: the same processing as real data (:class:`VOSSampleBuilder`): crops of
+      ``search_area_factor`` × the target centred on its jittered box, scale, rotation, flip, grayscale and
+      brightness augmentation, at ``processing.output_size`` — what the tracker sees (a search region of 5× the
+      target around its last position). Generate the videos larger than the crops so a small target keeps detail.
+    """
+
+    def __init__(self, seed, video: SyntheticConfig, processing: ProcessingConfig | None = None, num_test=3,
+                 max_gap=100):
+        self.seed, self.video, self.processing, self.num_test, self.max_gap = seed, video, processing, num_test, max_gap
 
     def __call__(self, index):
         short = 0
@@ -92,6 +97,10 @@ class SyntheticSampleBuilder:
             if idx is None:
                 short += 1
                 continue
+            if self.processing is None:
+                if rng.random() < 0.5:
+                    frames, masks = frames[:, :, ::-1], masks[:, :, ::-1]
+                return _sample(normalize(frames[idx]), masks[idx], short, 0)
             images, crops = process(rng, list(frames[idx]), list(masks[idx]), 1, self.processing)
             return _sample(images, crops, short, 0)
         raise DatasetError(f"no usable synthetic sample in {MAX_ATTEMPTS} draws (index {index})")

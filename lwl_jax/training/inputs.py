@@ -76,7 +76,8 @@ def sample_builder(cfg):
     d = cfg.data
     num_test = int(d.num_test_frames)
     if d.kind == "synthetic":
-        return SyntheticSampleBuilder(int(d.seed), processing_config(d), synthetic_video_config(d), num_test,
+        crops = processing_config(d) if d.get("crop", False) else None
+        return SyntheticSampleBuilder(int(d.seed), synthetic_video_config(d), crops, num_test,
                                       int(d.get("max_gap", 100)))
     if d.kind == "vos":
         sets = open_datasets(d)
