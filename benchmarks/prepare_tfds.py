@@ -21,9 +21,6 @@ import sys
 import tempfile
 import time
 
-import numpy as np
-from PIL import Image
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
@@ -33,33 +30,22 @@ def _size(path):
 
 
 def write_folder(root, ids, frames, height, width, unique):
-    from lwl_jax.data.davis import write_index_png
     from lwl_jax.data.synthetic import SyntheticConfig, generate
+    from lwl_jax.data.youtubevos import write_youtubevos_video
 
     cfg = SyntheticConfig(height, width, frames, 3)
     meta = {"videos": {}}
     made = []
     for n, vid in enumerate(ids):
-        jd = os.path.join(root, "train", "JPEGImages", vid)
-        ad = os.path.join(root, "train", "Annotations", vid)
-        stems = [f"{5 * t:05d}" for t in range(frames)]
         if n < unique:
             frames_rgb, labels, _ = generate(n, 0, cfg)
-            os.makedirs(jd), os.makedirs(ad)
-            objects = {}
-            for t, (f, lab) in enumerate(zip(frames_rgb, labels)):
-                Image.fromarray(f).save(os.path.join(jd, stems[t] + ".jpg"), quality=90)
-                write_index_png(os.path.join(ad, stems[t] + ".png"), lab)
-                for k in np.unique(lab):
-                    if k:
-                        objects.setdefault(str(int(k)), {"category": "thing", "frames": []})["frames"].append(
-                            stems[t])
-            made.append((vid, objects))
+            meta["videos"][vid] = write_youtubevos_video(root, "train", vid, frames_rgb, labels)
+            made.append(vid)
         else:
-            src, objects = made[n % unique]
-            shutil.copytree(os.path.join(root, "train", "JPEGImages", src), jd)
-            shutil.copytree(os.path.join(root, "train", "Annotations", src), ad)
-        meta["videos"][vid] = {"objects": objects}
+            src = made[n % unique]
+            for sub in ("JPEGImages", "Annotations"):
+                shutil.copytree(os.path.join(root, "train", sub, src), os.path.join(root, "train", sub, vid))
+            meta["videos"][vid] = meta["videos"][src]
     with open(os.path.join(root, "train", "meta.json"), "w") as f:
         json.dump(meta, f)
     # an empty valid split (the builder needs valid/meta.json)

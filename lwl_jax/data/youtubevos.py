@@ -60,3 +60,27 @@ def zip_submission(out_dir, zip_path, videos):
                 if name.endswith(".png"):
                     zf.write(os.path.join(out_dir, vid, name), f"Annotations/{vid}/{name}")
     os.replace(tmp, zip_path)
+
+
+def write_youtubevos_video(root, split, vid, frames, labels, quality=90):
+    """One video in the YouTube-VOS layout: ``<split>/JPEGImages/<vid>/<stem>.jpg`` and palette
+    ``<split>/Annotations/<vid>/<stem>.png`` with stems 00000, 00005, … (every 5th frame, as ``train``). Returns
+    its ``meta.json`` entry {"objects": {id: {"category", "frames": [stem, …]}}}."""
+    import numpy as np
+    from PIL import Image
+
+    from lwl_jax.data.davis import write_index_png
+
+    jd = os.path.join(root, split, "JPEGImages", vid)
+    ad = os.path.join(root, split, "Annotations", vid)
+    os.makedirs(jd, exist_ok=True)
+    os.makedirs(ad, exist_ok=True)
+    objects = {}
+    for t, (f, lab) in enumerate(zip(frames, labels)):
+        stem = f"{5 * t:05d}"
+        Image.fromarray(f).save(os.path.join(jd, stem + ".jpg"), quality=quality)
+        write_index_png(os.path.join(ad, stem + ".png"), lab)
+        for k in np.unique(lab):
+            if k:
+                objects.setdefault(str(int(k)), {"category": "thing", "frames": []})["frames"].append(stem)
+    return {"objects": objects}

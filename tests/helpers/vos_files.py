@@ -9,6 +9,7 @@ from PIL import Image
 
 from lwl_jax.data.davis import write_davis_split, write_davis_video, write_index_png
 from lwl_jax.data.synthetic import SyntheticConfig, generate
+from lwl_jax.data.youtubevos import write_youtubevos_video
 
 CFG = SyntheticConfig(height=72, width=120, num_frames=12, max_objects=2)
 H, W = 64, 96          # make_davis's frame size
@@ -32,25 +33,16 @@ def write_youtubevos_train(root, video_ids, seed=0, short=(), corrupt=(), missin
     for vid, (frames, labels, _) in zip(video_ids, _videos(len(video_ids), seed)):
         if vid in short:
             frames, labels = frames[:3], labels[:3]
+        meta["videos"][vid] = write_youtubevos_video(root, "train", vid, frames, labels)
         jd = os.path.join(root, "train", "JPEGImages", vid)
         ad = os.path.join(root, "train", "Annotations", vid)
-        os.makedirs(jd, exist_ok=True)
-        os.makedirs(ad, exist_ok=True)
         stems = [f"{5 * t:05d}" for t in range(len(frames))]
-        objects = {}
-        for t, (f, lab) in enumerate(zip(frames, labels)):
-            Image.fromarray(f).save(os.path.join(jd, stems[t] + ".jpg"), quality=90)
-            write_index_png(os.path.join(ad, stems[t] + ".png"), lab)
-            for k in np.unique(lab):
-                if k:
-                    objects.setdefault(str(int(k)), {"category": "thing", "frames": []})["frames"].append(stems[t])
         if vid in corrupt:
             p = os.path.join(jd, stems[2] + ".jpg")
             data = open(p, "rb").read()
             open(p, "wb").write(data[:len(data) // 3])
         if vid in missing_annotation:
             os.remove(os.path.join(ad, stems[2] + ".png"))
-        meta["videos"][vid] = {"objects": objects}
     os.makedirs(os.path.join(root, "train"), exist_ok=True)
     with open(os.path.join(root, "train", "meta.json"), "w") as f:
         json.dump(meta, f)
