@@ -19,7 +19,7 @@ def get_config():
         label_encoder_dims=(8, 16, 32), decoder_mdim=16, optim_iter=5, remat_backbone=False, remat_learner=False,
         dtype="float32"))
     # whole 96×160 frames; crop=True trains on target-centred crops of 5× the target from videos of
-    # video_height × video_width instead (README → Results: not better yet with this recipe)
+    # video_height × video_width instead (only read with crop=True; README → Results: not better yet)
     c.data = ml_collections.ConfigDict(dict(kind="synthetic", seed=0, height=96, width=160, video_height=96,
                                             video_width=160, num_frames=12, num_test_frames=3, worker_count=1,
                                             crop=False, search_area_factor=5.0, max_rotation=15.0,

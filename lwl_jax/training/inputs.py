@@ -20,12 +20,14 @@ def processing_config(d, augment=True):
 
 
 def synthetic_video_config(d):
-    """The generator settings of ``data.kind='synthetic'``: videos of ``video_height`` × ``video_width`` (default:
-    the crop size) and ``num_frames`` frames."""
+    """The generator settings of ``data.kind='synthetic'``: ``num_frames`` frames of ``height`` × ``width`` (whole
+    frames are the samples), or with ``crop=True`` of ``video_height`` × ``video_width`` (the samples are
+    ``height`` × ``width`` crops of them)."""
     from lwl_jax.data.synthetic import SyntheticConfig
 
-    return SyntheticConfig(int(d.get("video_height", d.height)), int(d.get("video_width", d.width)),
-                           int(d.num_frames))
+    if d.get("crop", False):
+        return SyntheticConfig(int(d.video_height), int(d.video_width), int(d.num_frames))
+    return SyntheticConfig(int(d.height), int(d.width), int(d.num_frames))
 
 
 def open_datasets(d, progress=True):
