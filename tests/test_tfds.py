@@ -220,3 +220,8 @@ def test_bad_input_is_one_line_or_a_counted_skip(tmp_path, capsys):
     jpg.write_bytes(good)                 # mended: the next run prepares it (the incomplete folder is ignored)
     assert _prepare("davis_2017", "--manual_dir", dv, "--data_dir", data_dir) == 0
     assert len(Source("davis_2017", "val", str(data_dir), "480p")) == 2
+    # a training split whose every video is unreadable: one line, not TFDS's "no examples" traceback
+    for name in ("bear", "boat"):
+        shutil.rmtree(dv / "Annotations" / "480p" / name)
+    err = one_line_error(capsys, _prepare("davis_2017", "--manual_dir", dv, "--data_dir", tmp_path / "tfds2"))
+    assert "split train: all 2 videos were skipped (first: bear: " in err

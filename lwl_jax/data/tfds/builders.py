@@ -146,6 +146,8 @@ class _VOSBuilder(tfds.core.GeneratorBasedBuilder):
             index["visible"].append(["".join("1" if b else "0" for b in row)
                                      for row in ex["visible"].reshape(-1, n)])
             yield len(index["videos"]) - 1, ex
+        if not index["videos"]:
+            raise DatasetError(f"split {split}: all {len(videos)} videos were skipped (first: {index['skipped'][0]})")
 
 
 class YoutubeVos2019(_VOSBuilder):
