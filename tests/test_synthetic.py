@@ -38,3 +38,29 @@ def test_davis_folder_and_static_baseline(tmp_path):
     g, per = metrics.write_results(tmp_path / "static", "val",
                                    metrics.evaluate_folder(tmp_path / "synth", tmp_path / "static", "val"))
     assert 0.0 < g["J&F-Mean"] < 1.0 and len(per) >= len(names)
+
+
+def test_style_splits_never_share_a_held_out_family():
+    """style='train' never draws a held-out shape, texture or background; 'heldout' draws only those; the default
+    keeps the original families."""
+    from lwl_jax.data.synthetic import HELD_OUT, SHAPES, scene_families
+
+    for style in ("train", "heldout", None):
+        seen = {"shape": set(), "texture": set(), "background": set()}
+        for i in range(30):
+            f = scene_families(i, 0, SyntheticConfig(style=style))
+            seen["shape"] |= f["shape"]
+            seen["texture"] |= f["texture"]
+            seen["background"].add(f["background"])
+        for what, held in HELD_OUT.items():
+            if style == "train":
+                assert not seen[what] & set(held), (what, seen[what])
+            elif style == "heldout":
+                assert seen[what] <= set(held), (what, seen[what])
+        if style is None:
+            assert seen["shape"] <= set(SHAPES) and seen["texture"] == seen["background"] == {"grating"}
+        else:
+            assert len(seen["shape"]) >= 2
+    frames, labels, ids = generate(3, 1, SyntheticConfig(style="heldout"))
+    again = generate(3, 1, SyntheticConfig(style="heldout"))
+    assert np.array_equal(frames, again[0]) and ids and labels.max() > 0

@@ -14,7 +14,24 @@ import numpy as np
 
 from lwl_jax.data.davis import write_davis_split, write_davis_video
 
-SHAPES = ("ellipse", "box", "ring", "cross", "bar")
+SHAPES = ("ellipse", "box", "ring", "cross", "bar")            # the original families (style None)
+# style families: ``style="train"`` draws only the families not held out, ``"heldout"`` only the held-out ones, so
+# a held-out split measures transfer to shapes, textures and backgrounds never seen in training
+FAMILIES = {"shape": SHAPES + ("blob", "star", "crescent"),
+            "texture": ("grating", "checker", "dots"),
+            "background": ("grating", "gradient", "checker")}
+HELD_OUT = {"shape": ("star", "crescent"), "texture": ("dots",), "background": ("checker",)}
+STYLES = (None, "train", "heldout")
+
+
+def style_families(style, what):
+    """The families of ``what`` ('shape', 'texture', 'background') a style draws from."""
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {STYLES}, got {style!r}")
+    if style is None:
+        return SHAPES if what == "shape" else ("grating",)
+    held = HELD_OUT[what]
+    return tuple(f for f in FAMILIES[what] if (f in held) == (style == "heldout"))
 
 
 @dataclasses.dataclass
@@ -25,12 +42,28 @@ class SyntheticConfig:
     max_objects: int = 3
     num_distractors: int = 2
     late_entry_prob: float = 0.3
+    style: str | None = None           # None: the original families; 'train' / 'heldout': see FAMILIES, HELD_OUT
 
 
-def _texture(rng, h, w, base):
-    """A colour texture: two oriented gratings and noise around a base colour, (h, w, 3) float in 0..255."""
+def _texture(rng, h, w, base, kind="grating"):
+    """A colour texture around a base colour, (h, w, 3) float in 0..255: two oriented gratings and noise
+    ('grating'), a checkerboard ('checker'), a dot grid ('dots') or a linear gradient ('gradient'), plus noise."""
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     out = np.zeros((h, w, 3), np.float32) + base
+    if kind != "grating":
+        period = rng.uniform(4, 14)
+        amp = rng.uniform(30, 70, size=3) * rng.choice([-1, 1], size=3)
+        if kind == "checker":
+            pattern = np.sign(np.sin(np.pi * xx / period) * np.sin(np.pi * yy / period))
+        elif kind == "dots":
+            d = np.hypot((xx % period) - period / 2, (yy % period) - period / 2)
+            pattern = (d < period * rng.uniform(0.2, 0.35)).astype(np.float32)
+        elif kind == "gradient":
+            ang = rng.uniform(0, 2 * np.pi)
+            pattern = (np.cos(ang) * xx + np.sin(ang) * yy) / max(h, w)
+        else:
+            raise ValueError(kind)
+        return np.clip(out + amp * pattern[..., None] + rng.normal(0, 8, (h, w, 3)), 0, 255)
     for _ in range(2):
         ang, freq = rng.uniform(0, np.pi), rng.uniform(0.05, 0.4)
         phase = rng.uniform(0, 2 * np.pi)
@@ -54,12 +87,20 @@ def _shape_mask(kind, u, v, params):
         return ((np.abs(u) <= params[0]) & (np.abs(v) <= t)) | ((np.abs(v) <= params[1]) & (np.abs(u) <= t))
     if kind == "bar":
         return (np.abs(u) <= params[0]) & (np.abs(v) <= 0.12 * params[1])
+    r, th = np.hypot(u, v), np.arctan2(v, u)
+    if kind == "blob":                      # a wobbly disc
+        return r <= params[0] * (1 + 0.25 * np.sin(3 * th + 6 * params[1]))
+    if kind == "star":                      # five thin limbs
+        return r <= params[0] * (0.3 + 0.7 * ((1 + np.cos(5 * th)) / 2) ** 3)
+    if kind == "crescent":                  # a disc with a bite out of it
+        return (r <= params[0]) & (np.hypot(u - 0.45 * params[0], v) > 0.75 * params[0])
     raise ValueError(kind)
 
 
 @dataclasses.dataclass
 class _Actor:
     kind: str
+    texture_kind: str
     params: tuple
     texture: np.ndarray
     start: np.ndarray
@@ -79,11 +120,14 @@ def _actors(rng, cfg: SyntheticConfig):
     actors = []
     for i in range(n_obj + cfg.num_distractors):
         annotated = i < n_obj
-        kind = SHAPES[int(rng.integers(len(SHAPES)))]
+        shapes = style_families(cfg.style, "shape")
+        kind = shapes[int(rng.integers(len(shapes)))]
         size = rng.uniform(0.1, 0.22) * min(h, w) * (1.0 if annotated else 0.8)
-        tex = _texture(rng, 2 * int(size) + 8, 2 * int(size) + 8, rng.uniform(40, 215, size=3))
+        textures = style_families(cfg.style, "texture")
+        tex_kind = textures[int(rng.integers(len(textures)))] if cfg.style is not None else "grating"
+        tex = _texture(rng, 2 * int(size) + 8, 2 * int(size) + 8, rng.uniform(40, 215, size=3), tex_kind)
         late = annotated and i > 0 and rng.random() < cfg.late_entry_prob
-        actors.append(_Actor(kind, (rng.uniform(0.6, 1.0), rng.uniform(0.5, 1.0)), tex,
+        actors.append(_Actor(kind, tex_kind, (rng.uniform(0.6, 1.0), rng.uniform(0.5, 1.0)), tex,
                              np.array([rng.uniform(0.2, 0.8) * h, rng.uniform(0.2, 0.8) * w]),
                              rng.normal(0, 0.02, 2) * np.array([h, w]), rng.uniform(0, 0.03, 2) * np.array([h, w]),
                              size, rng.uniform(-0.04, 0.04), rng.uniform(0, np.pi), rng.normal(0, 0.12),
@@ -92,14 +136,28 @@ def _actors(rng, cfg: SyntheticConfig):
     return [actors[i] for i in order], n_obj
 
 
+def _scene(index, seed, cfg):
+    """(background, its family, camera drift, actors) of a video; ``rng`` then continues with the frames' noise."""
+    rng = np.random.default_rng([seed, index])
+    backgrounds = style_families(cfg.style, "background")
+    bg_kind = backgrounds[int(rng.integers(len(backgrounds)))] if cfg.style is not None else "grating"
+    bg = _texture(rng, cfg.height + 40, cfg.width + 40, rng.uniform(60, 190, size=3), bg_kind)
+    drift = rng.normal(0, 1.0, 2)
+    actors, _ = _actors(rng, cfg)
+    return bg, bg_kind, drift, (actors, rng)
+
+
+def scene_families(index: int, seed: int = 0, cfg: SyntheticConfig | None = None) -> dict:
+    """The families video ``index`` draws: {'background': kind, 'shape': {kinds}, 'texture': {kinds}}."""
+    _, bg_kind, _, (actors, _) = _scene(index, seed, cfg or SyntheticConfig())
+    return {"background": bg_kind, "shape": {a.kind for a in actors}, "texture": {a.texture_kind for a in actors}}
+
+
 def generate(index: int, seed: int = 0, cfg: SyntheticConfig | None = None):
     """Video ``index`` of generator ``seed``: (frames (T, H, W, 3) uint8, labels (T, H, W) uint8, object ids)."""
     cfg = cfg or SyntheticConfig()
-    rng = np.random.default_rng([seed, index])
     h, w, t_len = cfg.height, cfg.width, cfg.num_frames
-    bg = _texture(rng, h + 40, w + 40, rng.uniform(60, 190, size=3))
-    drift = rng.normal(0, 1.0, 2)
-    actors, n_obj = _actors(rng, cfg)
+    bg, _, drift, (actors, rng) = _scene(index, seed, cfg)
     ids = {}
     for a in actors:
         if a.annotated:
@@ -160,9 +218,11 @@ def main(argv=None):
     p.add_argument("--height", type=int, default=96)
     p.add_argument("--width", type=int, default=160)
     p.add_argument("--frames", type=int, default=12)
+    p.add_argument("--style", choices=("train", "heldout"), help="draw only the training or only the held-out "
+                   "shape/texture/background families (default: the original families)")
     p.add_argument("--static_baseline", help="also write the first-frame-repeated baseline here and score it")
     a = p.parse_args(argv)
-    names = write_davis(a.out_dir, a.videos, a.seed, SyntheticConfig(a.height, a.width, a.frames))
+    names = write_davis(a.out_dir, a.videos, a.seed, SyntheticConfig(a.height, a.width, a.frames, style=a.style))
     print(f"wrote {len(names)} videos to {a.out_dir}")
     if a.static_baseline:
         from lwl_jax import metrics

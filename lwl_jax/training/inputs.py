@@ -25,9 +25,10 @@ def synthetic_video_config(d):
     ``height`` × ``width`` crops of them)."""
     from lwl_jax.data.synthetic import SyntheticConfig
 
+    style = d.get("style")                # None: the original families; 'train': those not held out
     if d.get("crop", False):
-        return SyntheticConfig(int(d.video_height), int(d.video_width), int(d.num_frames))
-    return SyntheticConfig(int(d.height), int(d.width), int(d.num_frames))
+        return SyntheticConfig(int(d.video_height), int(d.video_width), int(d.num_frames), style=style)
+    return SyntheticConfig(int(d.height), int(d.width), int(d.num_frames), style=style)
 
 
 def open_datasets(d, progress=True):
