@@ -119,7 +119,7 @@ def _tfds_sequences(args, subset):
     ``valid`` reads ``valid_all_frames`` when that was prepared (as the folder reader prefers it)."""
     import numpy as np
 
-    from lwl_jax.data.tfds.reader import Source, decode_mask, eval_sequences, open_builder
+    from lwl_jax.data.tfds.reader import Source, eval_sequences, open_builder
 
     if args.dataset == "davis":
         name, config = "davis_2017", {"480p": "480p", "Full-Resolution": "full_resolution"}.get(args.resolution)
@@ -138,10 +138,9 @@ def _tfds_sequences(args, subset):
         out = []
         for seq in seqs:
             idx = sorted(seq.annotations)
-            names = [seq.frame_names()[i] for i in idx]
-            masks = seq.source.example(seq.record)["masks"]
-            out.append((seq.name, names, lambda m=masks, i=idx, s=seq: np.stack(
-                [decode_mask(m[k], s.annotations[k]) for k in i])))
+            hw = seq.frame_size(0)
+            out.append((seq.name, [seq.frame_names()[i] for i in idx],
+                        lambda s=seq, i=idx, hw=hw: np.stack([s.load_annotation(k, hw) for k in i])))
         return out
 
     return seqs, ground_truth

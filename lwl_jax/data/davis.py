@@ -1,6 +1,7 @@
 """DAVIS-format files: indexed palette PNGs (annotations and results), JPEG frames, atomic writes."""
 from __future__ import annotations
 
+import io
 import os
 
 import numpy as np
@@ -23,11 +24,16 @@ def davis_palette() -> np.ndarray:
     return pal
 
 
-def read_index_png(path) -> np.ndarray:
+def _image(path, data=None):
+    """The image file ``path``, or its encoded bytes ``data`` when given (``path`` then only names it)."""
+    return Image.open(path if data is None else io.BytesIO(data))
+
+
+def read_index_png(path, data=None) -> np.ndarray:
     """An indexed ('P' mode) PNG -> (H, W) uint8 labels. A grayscale ('L') PNG is accepted as labels too;
-    an RGB mask is an error."""
+    an RGB mask is an error. ``data``: the PNG's bytes instead of the file."""
     try:
-        with Image.open(path) as im:
+        with _image(path, data) as im:
             mode = im.mode
             if mode not in ("P", "L"):
                 raise DatasetError(f"{path}: mask must be an indexed (palette) PNG, got mode {mode}")
@@ -38,19 +44,19 @@ def read_index_png(path) -> np.ndarray:
         raise DatasetError(f"{path}: unreadable image ({e})") from None
 
 
-def read_rgb(path) -> np.ndarray:
-    """An image file -> (H, W, 3) uint8 RGB."""
+def read_rgb(path, data=None) -> np.ndarray:
+    """An image file (or its bytes ``data``) -> (H, W, 3) uint8 RGB."""
     try:
-        with Image.open(path) as im:
+        with _image(path, data) as im:
             return np.array(im.convert("RGB"))
     except (OSError, ValueError, SyntaxError) as e:
         raise DatasetError(f"{path}: unreadable image ({e})") from None
 
 
-def image_size(path) -> tuple:
-    """(H, W) of an image file, read from its header."""
+def image_size(path, data=None) -> tuple:
+    """(H, W) of an image file (or its bytes ``data``), read from its header."""
     try:
-        with Image.open(path) as im:
+        with _image(path, data) as im:
             return im.size[1], im.size[0]
     except FileNotFoundError:
         raise DatasetError(f"{path}: missing frame") from None
@@ -94,15 +100,23 @@ class Video:
     def frame_names(self):
         return [os.path.splitext(os.path.basename(f))[0] for f in self.frames]
 
+    def frame_data(self, i):
+        """Frame ``i``'s encoded bytes when they do not come from the file ``frames[i]`` (None: read the file)."""
+        return None
+
+    def annotation_data(self, i):
+        """Annotation ``i``'s encoded bytes when they do not come from the file ``annotations[i]``."""
+        return None
+
     def load_frame(self, i):
-        path = self.frames[i]
-        if not os.path.isfile(path):
+        path, data = self.frames[i], self.frame_data(i)
+        if data is None and not os.path.isfile(path):
             raise DatasetError(f"{path}: missing frame")
-        return read_rgb(path)
+        return read_rgb(path, data)
 
     def frame_size(self, i):
         """(H, W) of frame ``i``, read from its header."""
-        return image_size(self.frames[i])
+        return image_size(self.frames[i], self.frame_data(i))
 
     def check_frame_sizes(self):
         """All frames have the first frame's size (read from the file headers, in seconds); returns (H, W)."""
@@ -113,7 +127,7 @@ class Video:
 
     def load_annotation(self, i, frame_hw):
         path = self.annotations[i]
-        labels = read_index_png(path)
+        labels = read_index_png(path, self.annotation_data(i))
         if labels.shape != tuple(frame_hw):
             raise DatasetError(f"{path}: mask size {labels.shape[1]}x{labels.shape[0]} does not match the frame "
                                f"size {frame_hw[1]}x{frame_hw[0]}")

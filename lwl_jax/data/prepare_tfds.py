@@ -15,7 +15,7 @@ import os
 import sys
 import time
 
-from lwl_jax.cli import run
+from lwl_jax.cli import entry_point
 
 
 def build_parser():
@@ -63,8 +63,7 @@ def _main(argv) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    return run(_main, sys.argv[1:] if argv is None else argv)
+main = entry_point(_main)
 
 
 if __name__ == "__main__":

@@ -137,19 +137,20 @@ def _actors(rng, cfg: SyntheticConfig):
 
 
 def _scene(index, seed, cfg):
-    """(background, its family, camera drift, actors) of a video; ``rng`` then continues with the frames' noise."""
+    """(background, its family, camera drift, actors, rng) of a video; ``rng`` goes on to draw the frames' noise.
+    The original families (style None) draw no family, so their videos are unchanged."""
     rng = np.random.default_rng([seed, index])
     backgrounds = style_families(cfg.style, "background")
     bg_kind = backgrounds[int(rng.integers(len(backgrounds)))] if cfg.style is not None else "grating"
     bg = _texture(rng, cfg.height + 40, cfg.width + 40, rng.uniform(60, 190, size=3), bg_kind)
     drift = rng.normal(0, 1.0, 2)
     actors, _ = _actors(rng, cfg)
-    return bg, bg_kind, drift, (actors, rng)
+    return bg, bg_kind, drift, actors, rng
 
 
 def scene_families(index: int, seed: int = 0, cfg: SyntheticConfig | None = None) -> dict:
     """The families video ``index`` draws: {'background': kind, 'shape': {kinds}, 'texture': {kinds}}."""
-    _, bg_kind, _, (actors, _) = _scene(index, seed, cfg or SyntheticConfig())
+    _, bg_kind, _, actors, _ = _scene(index, seed, cfg or SyntheticConfig())
     return {"background": bg_kind, "shape": {a.kind for a in actors}, "texture": {a.texture_kind for a in actors}}
 
 
@@ -157,7 +158,7 @@ def generate(index: int, seed: int = 0, cfg: SyntheticConfig | None = None):
     """Video ``index`` of generator ``seed``: (frames (T, H, W, 3) uint8, labels (T, H, W) uint8, object ids)."""
     cfg = cfg or SyntheticConfig()
     h, w, t_len = cfg.height, cfg.width, cfg.num_frames
-    bg, _, drift, (actors, rng) = _scene(index, seed, cfg)
+    bg, _, drift, actors, rng = _scene(index, seed, cfg)
     ids = {}
     for a in actors:
         if a.annotated:

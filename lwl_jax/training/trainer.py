@@ -50,17 +50,18 @@ def schedules(cfg, groups):
             for g in sorted(groups)}
 
 
-def trained_groups(cfg, params) -> set:
-    """The learning-rate groups ``cfg.param_rules`` gives the parameters (every parameter matched once)."""
-    return set(jax.tree_util.tree_leaves(param_labels(params, cfg.param_rules))) - {FROZEN}
+def trained_groups(labels) -> set:
+    """The learning-rate groups among ``param_labels``' labels."""
+    return set(jax.tree_util.tree_leaves(labels)) - {FROZEN}
 
 
 def make_optimizer(cfg: ml_collections.ConfigDict, params) -> optax.GradientTransformation:
     """Adam per learning-rate group (``cfg.param_rules``), each with its multi-step schedule; frozen parameters
     unchanged."""
+    labels = param_labels(params, cfg.param_rules)
     transforms = {FROZEN: optax.set_to_zero(),
-                  **{g: optax.adam(s) for g, s in schedules(cfg, trained_groups(cfg, params)).items()}}
-    return optax.multi_transform(transforms, param_labels(params, cfg.param_rules))
+                  **{g: optax.adam(s) for g, s in schedules(cfg, trained_groups(labels)).items()}}
+    return optax.multi_transform(transforms, labels)
 
 
 def make_mesh(devices=None):
@@ -282,7 +283,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str, devices: Sequence[jax.De
     summaries = Summaries(workdir, enabled=jax.process_index() == 0)
     bar = tqdm(total=total, initial=start, unit="step", disable=not progress or jax.process_index() != 0)
     t0, skipped = time.perf_counter(), {"skipped_short": 0, "skipped_bad": 0}
-    lr_schedules = schedules(cfg, trained_groups(cfg, state.params))
+    lr_schedules = schedules(cfg, trained_groups(param_labels(state.params, cfg.param_rules)))
     try:
         for step in range(start, total):
             raw = next(loader)

@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from lwl_jax.data.davis import read_index_png
+from lwl_jax.data.davis import read_index_png, read_rgb
 from lwl_jax.errors import DatasetError
 
 EVAL_SPLITS = ("valid", "valid_all_frames", "val", "test-dev")
@@ -66,12 +66,7 @@ def _jpeg(path):
         raise DatasetError(f"{path}: missing frame")
     with open(path, "rb") as f:
         data = f.read()
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
-            return data, (im.size[1], im.size[0])
-    except (OSError, ValueError, SyntaxError) as e:
-        raise DatasetError(f"{path}: unreadable image ({e})") from None
+    return data, read_rgb(path, data).shape[:2]
 
 
 def video_example(video, frame_paths, mask_paths, object_ids, visible, written=None):

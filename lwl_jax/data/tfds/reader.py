@@ -4,13 +4,11 @@
 example's bytes; the data source is opened lazily in each process (grain workers pickle the readers)."""
 from __future__ import annotations
 
-import io
 import os
 
 import numpy as np
-from PIL import Image
 
-from lwl_jax.data.davis import Video
+from lwl_jax.data.davis import Video, read_index_png, read_rgb
 from lwl_jax.errors import DatasetError
 
 
@@ -73,24 +71,6 @@ def _text(b):
     return b.decode() if isinstance(b, bytes) else str(b)
 
 
-def decode_rgb(data, name):
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            return np.array(im.convert("RGB"))
-    except (OSError, ValueError, SyntaxError) as e:
-        raise DatasetError(f"{name}: unreadable image ({e})") from None
-
-
-def decode_mask(data, name):
-    if not len(data):
-        raise DatasetError(f"{name}: missing annotation")
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            return np.array(im)
-    except (OSError, ValueError, SyntaxError) as e:
-        raise DatasetError(f"{name}: unreadable mask ({e})") from None
-
-
 class TrainSequence:
     """One object of one video of a prepared training split (the interface of ``vos_train.TrainSequence``)."""
 
@@ -105,10 +85,11 @@ class TrainSequence:
 
     def load(self, index):
         ex = self.source.example(self.record)
-        name = self.source.frame_path(self.video, _text(ex["frame_names"][index]))
-        image = decode_rgb(ex["frames"][index], name)
-        labels = decode_mask(ex["masks"][index], name[:-4] + ".png")
-        return image, labels == self.object_id
+        frame = self.source.frame_path(self.video, _text(ex["frame_names"][index]))
+        mask = frame[:-4] + ".png"
+        if not len(ex["masks"][index]):
+            raise DatasetError(f"{mask}: missing annotation")
+        return read_rgb(frame, ex["frames"][index]), read_index_png(mask, ex["masks"][index]) == self.object_id
 
 
 def train_sequences(dataset: str, source: Source) -> list[TrainSequence]:
@@ -123,8 +104,8 @@ def train_sequences(dataset: str, source: Source) -> list[TrainSequence]:
 
 
 class TFDSVideo(Video):
-    """A video of a prepared evaluation split as the tracker's ``Video``: ``frames`` are names for messages,
-    frames and annotations are decoded from the record when loaded."""
+    """A video of a prepared evaluation split as the tracker's ``Video``: ``frames`` and ``annotations`` are names
+    for messages; the bytes come from the record."""
 
     def __init__(self, source: Source, record):
         ex = source.example(record)
@@ -136,22 +117,11 @@ class TFDSVideo(Video):
         super().__init__(video, frames, annotations)
         self.written = [int(i) for i in ex["written_frames"]]
 
-    def load_frame(self, i):
-        return decode_rgb(self.source.example(self.record)["frames"][i], self.frames[i])
+    def frame_data(self, i):
+        return self.source.example(self.record)["frames"][i]
 
-    def frame_size(self, i):
-        try:
-            with Image.open(io.BytesIO(self.source.example(self.record)["frames"][i])) as im:
-                return im.size[1], im.size[0]
-        except (OSError, ValueError, SyntaxError) as e:
-            raise DatasetError(f"{self.frames[i]}: unreadable image ({e})") from None
-
-    def load_annotation(self, i, frame_hw):
-        labels = decode_mask(self.source.example(self.record)["masks"][i], self.annotations.get(i, self.frames[i]))
-        if labels.shape != tuple(frame_hw):
-            raise DatasetError(f"{self.annotations[i]}: mask size {labels.shape[1]}x{labels.shape[0]} does not "
-                               f"match the frame size {frame_hw[1]}x{frame_hw[0]}")
-        return labels
+    def annotation_data(self, i):
+        return self.source.example(self.record)["masks"][i]
 
 
 def eval_sequences(source: Source, sequences: list[str] | None = None) -> list[TFDSVideo]:
