@@ -40,7 +40,7 @@ def run_case(case):
     import numpy as np
 
     from lwl_jax.config_util import load_config
-    from lwl_jax.training.trainer import build_training, shard_batch
+    from lwl_jax.training.trainer import build_training, compile_step, shard_batch
 
     cfg = load_config(os.path.join(ROOT, "configs", case["config"]), case.get("overrides", []))
     devices = jax.devices()[:case.get("devices", 1)]
@@ -54,7 +54,7 @@ def run_case(case):
     batch = shard_batch({"train_images": images[:1], "test_images": images[1:], "train_masks": masks[:1],
                          "test_masks": masks[1:]}, mesh)
     t0 = time.perf_counter()
-    compiled = step.lower(state, batch).compile()
+    compiled = compile_step(step, state, batch)       # the trainer's own: compiles, then releases freed memory
     compile_s = time.perf_counter() - t0
     analysis = compiled.memory_analysis()
     temp = getattr(analysis, "temp_size_in_bytes", float("nan")) / 2 ** 30

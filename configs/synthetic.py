@@ -17,7 +17,7 @@ def get_config():
     c.model = ml_collections.ConfigDict(dict(
         backbone_blocks=(1, 1, 1, 1), backbone_width=16, feature_dim=64, num_filters=8,
         label_encoder_dims=(8, 16, 32), decoder_mdim=16, optim_iter=5, remat_backbone=False, remat_learner=False,
-        dtype="float32"))
+        remat_frames=False, dtype="float32"))
     # whole 96×160 frames; crop=True trains on target-centred crops of 5× the target from videos of
     # video_height × video_width instead (only read with crop=True; README → Results: not better yet)
     c.data = ml_collections.ConfigDict(dict(kind="synthetic", seed=0, height=96, width=160, video_height=96,

@@ -1,8 +1,9 @@
 """The trainer's own jitted forward + backward (``trainer.make_grad_fn``, the function ``make_train_step`` runs)
 reproduces the reference's training gradients of ``train_forward.npz`` at the parity tolerances with
-rematerialisation while the batch is split over two (fake) devices. Without either, on one device: the parity
-harness's ``train_forward`` case (``tests/test_parity.py``); with ``accum_steps``: the same step equals the
-full-batch step (``tests/test_trainer.py::test_gradient_accumulation_is_exact``)."""
+rematerialisation (backbone blocks, learner iterations, test frames one at a time) while the batch is split over two
+(fake) devices. Without either, on one device: the parity harness's ``train_forward`` case
+(``tests/test_parity.py``); with ``accum_steps``: the same step equals the full-batch step
+(``tests/test_trainer.py::test_gradient_accumulation_is_exact``)."""
 import json
 import os
 import subprocess
@@ -22,8 +23,8 @@ jax.config.update("jax_default_matmul_precision", "highest")
 from lwl_jax.parity.cases import Fixtures, train_forward_batch, train_forward_network, train_forward_rows, train_grad_fn
 fx = Fixtures(sys.argv[1])
 d = fx.load("train_forward")
-model, v = train_forward_network(fx, d, remat_backbone=True, remat_learner=True)
-assert jax.device_count() == 2 and model.remat_backbone
+model, v = train_forward_network(fx, d, remat_backbone=True, remat_learner=True, remat_frames=True)
+assert jax.device_count() == 2 and model.remat_backbone and model.remat_frames
 rows = train_forward_rows(d, *train_grad_fn(model, 2)(v["params"], v["batch_stats"], train_forward_batch(d)))
 print("ROWS " + json.dumps([r.as_json() for r in rows]))
 """

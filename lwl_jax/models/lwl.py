@@ -92,6 +92,7 @@ class LWLNet(nn.Module):
     box_dims: Sequence[int] = (64, 64)
     remat_backbone: bool = False
     remat_learner: bool = False
+    remat_frames: bool = False            # training forward: test frames one at a time, recomputed in the backward
     dtype: Any = jnp.float32              # compute dtype of backbone, encoders and decoder (learner stays f32)
     learner_strategy: Optional[str] = None  # T and A over sequences: 'loop', 'vmap'; None: by backend (learner.py)
 
@@ -163,6 +164,13 @@ class LWLNet(nn.Module):
         """
         n_train, n_test = train_images.shape[0], test_images.shape[0]
         image_size = train_images.shape[-3:-1]
+        if self.remat_frames:
+            if self.apply_refinement:
+                raise ValueError("remat_frames needs apply_refinement=False")
+            x = self.target_features(self.backbone(train_images, ("layer3",))["layer3"])
+            labels, weights = self.encode_labels(train_masks)
+            tau, _ = self.learn(x, labels, weights, self.optim_iter)
+            return self.test_frame_logits(tau, test_images, image_size)
         # the train frames only need layer3 (for x); running them apart from the test frames skips their layer4
         # and the slicing of every feature map (and its zero-padded gradient)
         test_feats = self.backbone(test_images)
@@ -185,6 +193,18 @@ class LWLNet(nn.Module):
                 tau, _ = self.learn(jnp.concatenate(xs), jnp.concatenate(ls), jnp.concatenate(ws),
                                     self.num_refinement_iter, tau)
         return jnp.concatenate(out, axis=0)
+
+    def test_frame_logits(self, tau, test_images, image_size):
+        """F, T_τ and D on each test frame alone, each frame checkpointed: the backward pass keeps only the images and
+        τ and recomputes a frame's activations when it needs them. test_images (T, B, H, W, 3) -> (T, B, H, W)."""
+        def frame(mdl, tau, image):
+            feats = mdl.backbone(image[None])
+            encoding = mdl.apply_target_model(mdl.target_features(feats["layer3"]), tau)
+            return mdl.decode(encoding, feats, image_size)[0][0]
+
+        # unrolled, not a scan: XLA:CPU runs the gradients of k×k convolutions inside a while loop 6–15× slower
+        frame = nn.remat(frame)
+        return jnp.stack([frame(self, tau, test_images[i]) for i in range(test_images.shape[0])])
 
     def box_forward(self, train_images, train_masks):
         """Box-init training forward (paper §3.7): the train masks' bounding boxes -> B -> D.

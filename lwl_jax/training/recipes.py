@@ -14,7 +14,8 @@ def model_config(**extra):
     """The full LWL network (ResNet-50, C=512, D=16; ``LWLNet``'s defaults) plus the memory/precision switches."""
     fields = dict(backbone_blocks=(3, 4, 6, 3), backbone_width=64, stride_in_1x1=True, feature_dim=512,
                   num_filters=16, label_encoder_dims=(16, 32, 64), decoder_mdim=64, optim_iter=5,
-                  apply_refinement=False, remat_backbone=False, remat_learner=False, dtype="float32")
+                  apply_refinement=False, remat_backbone=False, remat_learner=False, remat_frames=False,
+                  dtype="float32")
     fields.update(extra)
     return ml_collections.ConfigDict(fields)
 

@@ -145,6 +145,16 @@ def make_train_step(model, tx, mesh, rules, loss_weight: float = 100.0, loss_kin
     return jax.jit(step, donate_argnums=(0,))
 
 
+def compile_step(step, state, batch):
+    """The compiled ``make_train_step`` for the shapes of ``state`` and ``batch``; the memory the compiler freed is
+    given back to the OS before the first step runs (lower peak RSS, ``lwl_jax/host_memory.py``)."""
+    from lwl_jax.host_memory import release_freed_memory
+
+    compiled = step.lower(state, batch).compile()
+    release_freed_memory()
+    return compiled
+
+
 def shard_batch(batch, mesh):
     sharding = NamedSharding(mesh, P(None, "data"))
     if jax.process_count() == 1:
@@ -273,7 +283,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str, devices: Sequence[jax.De
         abstract = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), state)
         state, data_state = ckpt.restore(ckpt.latest(), abstract)
         loader.restore(data_state[str(jax.process_index())])
-    step_fn = run.step
+    step_fn = None                          # compiled at the first batch
     state = jax.device_put(state, NamedSharding(mesh, P()))
     validator = Validator.from_config(cfg, workdir) if jax.process_index() == 0 else None
     export_model = LWLNet(**model_fields(cfg, for_export=True))     # validated as evaluate.py will run it
@@ -289,7 +299,10 @@ def train(cfg: ml_collections.ConfigDict, workdir: str, devices: Sequence[jax.De
             raw = next(loader)
             for k in skipped:
                 skipped[k] += int(np.sum(raw[k]))
-            state, metrics = step_fn(state, shard_batch(to_network_batch(raw), mesh))
+            batch = shard_batch(to_network_batch(raw), mesh)
+            if step_fn is None:
+                step_fn = compile_step(run.step, state, batch)
+            state, metrics = step_fn(state, batch)
             s = step + 1
             if s % int(cfg.log_every) == 0 or s == total:
                 m = {k: float(v) for k, v in metrics.items() if k != "preview"}
@@ -340,6 +353,7 @@ def model_fields(cfg, for_export=False):
     if for_export:
         fields.pop("remat_backbone", None)
         fields.pop("remat_learner", None)
+        fields.pop("remat_frames", None)
     return fields
 
 
