@@ -5,7 +5,7 @@
 
 Cases (each runs in its own process, so peak memory is that case's alone):
 * ``stage2``: the full network at 832×480 with stage 2's frozen modules, batch per device 1 and 2, with and without
-  rematerialisation of the backbone and the learner iterations;
+  rematerialisation of the backbone, the learner iterations and the test frames (one at a time);
 * ``synthetic``: ``configs/synthetic.py`` (small backbone, 96×160, batch 4);
 * ``scaling``: the synthetic step over 1, 2, 4 and 8 devices with 2 sequences per device (weak scaling; on a
   CPU the devices are fake: ``--xla_force_host_platform_device_count=8`` shares the same cores).
@@ -145,7 +145,7 @@ def breakdown(model, state, tx, cfg, batch, frozen_prefixes):
 
 
 STAGE2 = ["--config.data.worker_count=0", "--config.init_checkpoint=", "--config.validation.every=0"]
-REMAT = ["--config.model.remat_backbone=True", "--config.model.remat_learner=True"]
+REMAT = ["--config.model.remat_backbone=True", "--config.model.remat_learner=True", "--config.model.remat_frames=True"]
 
 
 def cases(repeats):

