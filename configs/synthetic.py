@@ -5,7 +5,9 @@
     python evaluate.py --checkpoint runs/synthetic/export --dataset davis --root data/synth_val \\
         --out results/synth_lwl --config.image_sample_size="(96, 160)"
 
-The model is exported to ``runs/synthetic/export`` (a converted-checkpoint folder) when training ends.
+The model is exported to ``runs/synthetic/export`` (a converted-checkpoint folder) when training ends. Expected:
+J&F 0.365 on those 30 held-out videos (static baseline 0.181) after ~13 min on 2 CPU cores (README, Results); this
+model is the demo's built-in one (``lwl_jax/demo/model``).
 """
 import ml_collections
 

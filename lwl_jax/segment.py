@@ -48,11 +48,9 @@ def _main(argv) -> int:
     from tqdm import tqdm
 
     from lwl_jax.config_util import load_config
-    from lwl_jax.data.davis import DatasetError, Video, frames_in, read_index_png, write_index_png
-    from lwl_jax.data.video_io import overlay, read_video, write_video
-    from lwl_jax.errors import writing
-    from lwl_jax.tracking.tracker import LWLTracker
-    from lwl_jax.tracking.video import load_tracking_model, objects_in
+    from lwl_jax.data.davis import DatasetError, Video, frames_in, read_index_png
+    from lwl_jax.data.video_io import read_video
+    from lwl_jax.tracking.video import load_tracking_model
 
     config = args.config or ("lwl_boxinit" if args.box else "lwl_ytvos")
     params = load_config(config, overrides)
@@ -71,38 +69,60 @@ def _main(argv) -> int:
         get = seq.load_frame
     if not names:
         raise DatasetError(f"{args.video}: no frames")
-    first = get(0)
     if args.mask:
-        labels = read_index_png(args.mask)
-        if labels.shape != first.shape[:2]:
-            raise DatasetError(f"{args.mask}: mask size {labels.shape[1]}x{labels.shape[0]} does not match "
-                               f"the frame size {first.shape[1]}x{first.shape[0]}")
-        ids = objects_in(labels)
-        if not ids:
-            raise DatasetError(f"{args.mask}: empty first-frame mask (no object to track)")
-        objects = {k: {"mask": labels == k} for k in ids}
+        objects = mask_objects(read_index_png(args.mask), get(0).shape[:2], args.mask)
     else:
         objects = {k + 1: {"box": b} for k, b in enumerate(args.box)}
-    mask_dir = os.path.join(args.out, "masks")
+    video = segment_frames(model, variables, params, names, get, objects, args.out, args.fps,
+                           lambda it: tqdm(it, unit="frame", desc="segmenting"))
+    print(f"wrote {len(names)} masks to {os.path.join(args.out, 'masks')}, boxes.json and {video}")
+    return 0
+
+
+def mask_objects(labels, frame_shape, source: str) -> dict:
+    """{object id: {"mask": bool map}} of a first-frame label map; ``source`` names it in errors (wrong size,
+    no object)."""
+    from lwl_jax.data.davis import DatasetError
+    from lwl_jax.tracking.video import objects_in
+
+    if labels.shape != tuple(frame_shape):
+        raise DatasetError(f"{source}: mask size {labels.shape[1]}x{labels.shape[0]} does not match "
+                           f"the frame size {frame_shape[1]}x{frame_shape[0]}")
+    ids = objects_in(labels)
+    if not ids:
+        raise DatasetError(f"{source}: empty first-frame mask (no object to track)")
+    return {k: {"mask": labels == k} for k in ids}
+
+
+def segment_frames(model, variables, params, names, get, objects, out_dir, fps: float = 10.0, progress=None) -> str:
+    """Track ``objects`` (``{id: {"mask": ...}}`` or ``{id: {"box": [x, y, w, h]}}`` on frame 0) through the frames
+    ``get(i)`` named ``names``; write ``out_dir/masks/<name>.png``, ``out_dir/boxes.json`` and the overlay video.
+    ``progress`` wraps the frame range (e.g. tqdm). Returns the overlay video's path. ``segment`` and the demo
+    both run this."""
+    from lwl_jax.data.davis import write_index_png
+    from lwl_jax.data.video_io import overlay, write_video
+    from lwl_jax.errors import writing
+    from lwl_jax.tracking.tracker import LWLTracker
+
+    mask_dir = os.path.join(out_dir, "masks")
     with writing(mask_dir):
         os.makedirs(mask_dir, exist_ok=True)
     tracker = LWLTracker(model, variables, params)
     boxes, overlays = {}, []
-    for i in tqdm(range(len(names)), unit="frame", desc="segmenting"):
-        frame = first if i == 0 else get(i)
+    frames = range(len(names))
+    for i in (progress(frames) if progress is not None else frames):
+        frame = get(i)
         out = tracker.initialize(frame, objects) if i == 0 else tracker.track(frame)
         write_index_png(os.path.join(mask_dir, names[i] + ".png"), out.labels)
         boxes[names[i]] = {str(k): [round(float(v), 2) for v in b] for k, b in out.boxes.items()}
         overlays.append(overlay(frame, out.labels, out.boxes))
-    tmp = os.path.join(args.out, "boxes.json.tmp")
+    tmp = os.path.join(out_dir, "boxes.json.tmp")
     with writing(tmp):
         with open(tmp, "w") as f:
             json.dump(boxes, f, indent=1)
-        os.replace(tmp, os.path.join(args.out, "boxes.json"))
-    with writing(os.path.join(args.out, "overlay")):
-        video = write_video(os.path.join(args.out, "overlay"), overlays, args.fps)
-    print(f"wrote {len(names)} masks to {mask_dir}, boxes.json and {video}")
-    return 0
+        os.replace(tmp, os.path.join(out_dir, "boxes.json"))
+    with writing(os.path.join(out_dir, "overlay")):
+        return write_video(os.path.join(out_dir, "overlay"), overlays, fps)
 
 
 main = entry_point(_main)

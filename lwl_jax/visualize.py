@@ -59,6 +59,32 @@ def channel_row(maps, tile, absolute=False):
     return [_tile(maps[..., c], tile, lo, hi) for c in range(maps.shape[-1])]
 
 
+def encodings_picture(model, variables, params, get, num_video_frames: int, labels, obj=None, num_frames: int = 3):
+    """The picture (PIL image) for object ``obj`` (default: the first) of the frames ``get(i)`` started from the
+    first-frame label map ``labels``; ``num_frames`` later frames. ``python -m lwl_jax.visualize`` and the demo."""
+    from lwl_jax.tracking.tracker import LWLTracker
+    from lwl_jax.tracking.video import objects_in
+
+    ids = objects_in(labels)
+    obj = ids[0] if obj is None else obj
+    k = ids.index(obj)
+    tracker = LWLTracker(model, variables, params)
+    tracker.initialize(get(0), {i: {"mask": labels == i} for i in ids})
+    first = {n: np.asarray(v[k]) for n, v in tracker.last.items()}
+    tile = first["labels"].shape[:2]
+    tile = (tile[0] * 2, tile[1] * 2)
+    rows = [("frame 0: crop, mask", [_crop_rgb(first["crops"]), colormap(first["mask_crops"])]),
+            ("E(y) labels", channel_row(first["labels"], tile)),
+            ("|W(y)| weights", channel_row(first["weights"], tile, absolute=True))]
+    for t in range(1, min(num_video_frames, num_frames + 1)):
+        tracker.track(get(t))
+        last = {n: np.asarray(v[k]) for n, v in tracker.last.items()}
+        prob = 1 / (1 + np.exp(-last["logits"]))
+        rows.append((f"frame {t}: crop, mask", [_crop_rgb(last["crops"]), colormap(prob)]))
+        rows.append((f"frame {t}: T_tau(x)", channel_row(last["encoding"], tile)))
+    return render_rows(rows, tile)
+
+
 def _main(argv) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     overrides = [a for a in argv if a.startswith("--config.")]
@@ -74,7 +100,6 @@ def _main(argv) -> int:
 
     from lwl_jax.config_util import load_config
     from lwl_jax.data.davis import DatasetError, folder_sequence
-    from lwl_jax.tracking.tracker import LWLTracker
     from lwl_jax.tracking.video import load_tracking_model, objects_in
 
     params = load_config(a.config, overrides)
@@ -82,30 +107,12 @@ def _main(argv) -> int:
     seq = folder_sequence(a.frames, a.mask)
     frame = seq.load_frame(0)
     labels = seq.load_annotation(0, frame.shape[:2])
-    ids = objects_in(labels)
-    if not ids:
+    if not objects_in(labels):
         raise DatasetError(f"{a.mask}: empty first-frame mask (no object to track)")
-    obj = a.object if a.object is not None else ids[0]
-    if obj not in ids:
-        raise DatasetError(f"{a.mask}: no object {obj} (objects: {ids})")
-    k = ids.index(obj)
-    tracker = LWLTracker(model, variables, params)
-    tracker.initialize(frame, {i: {"mask": labels == i} for i in ids})
-    first = {n: np.asarray(v[k]) for n, v in tracker.last.items()}
-    tile = first["labels"].shape[:2]
-    tile = (tile[0] * 2, tile[1] * 2)
-    mask_img = colormap(first["mask_crops"])
-    rows = [("frame 0: crop, mask", [_crop_rgb(first["crops"]), mask_img]),
-            ("E(y) labels", channel_row(first["labels"], tile)),
-            ("|W(y)| weights", channel_row(first["weights"], tile, absolute=True))]
-    for t in range(1, min(len(seq.frames), a.num_frames + 1)):
-        out = tracker.track(seq.load_frame(t))
-        last = {n: np.asarray(v[k]) for n, v in tracker.last.items()}
-        prob = 1 / (1 + np.exp(-last["logits"]))
-        rows.append((f"frame {t}: crop, mask", [_crop_rgb(last["crops"]), colormap(prob)]))
-        rows.append((f"frame {t}: T_tau(x)", channel_row(last["encoding"], tile)))
-        del out
-    canvas = render_rows(rows, tile)
+    if a.object is not None and a.object not in objects_in(labels):
+        raise DatasetError(f"{a.mask}: no object {a.object} (objects: {objects_in(labels)})")
+    canvas = encodings_picture(model, variables, params, seq.load_frame, len(seq.frames), labels, a.object,
+                               a.num_frames)
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     tmp = a.out + ".tmp.png"
     canvas.save(tmp)
