@@ -36,6 +36,7 @@ from tests.helpers.xla import subprocess_env
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHOTS = os.path.join(REPO, "test-output", "demo")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CLIP = list(BUILTIN_CLIPS)[1]          # the clip the tests choose (the page opens on the first)
 
 
 def _free_port():
@@ -90,8 +91,9 @@ def _track_and_download(page, name):
 
 
 def _segment(tmp_path, extra):
-    """``python -m lwl_jax.segment`` on built-in clip 1 written as PNG frames; {name: PNG bytes} of its masks."""
-    frames = builtin_clip(list(BUILTIN_CLIPS)[0])
+    """``python -m lwl_jax.segment`` on the built-in clip ``CLIP`` written as PNG frames; {name: PNG bytes} of its
+    masks."""
+    frames = builtin_clip(CLIP)
     fdir = tmp_path / "frames"
     fdir.mkdir()
     for i, f in enumerate(frames):
@@ -133,8 +135,12 @@ def test_paint_a_mask_track_and_download_equals_segment(browser, tmp_path):
         page.get_by_text("no object painted").first.wait_for(timeout=60_000)
         page.reload(wait_until="networkidle")
         page.wait_for_selector("#editor canvas")
+        # choose the built-in clip (the page opens on another one)
+        page.locator("#clip input").click()
+        page.get_by_role("option", name=CLIP).click()
+        page.wait_for_timeout(1500)
         # paint a short stroke inside the largest object of the clip's first frame, at its pixel nearest the mean
-        labels = generate(BUILTIN_CLIPS[list(BUILTIN_CLIPS)[0]], CLIP_SEED, CLIP_CONFIG)[1][0]
+        labels = generate(BUILTIN_CLIPS[CLIP], CLIP_SEED, CLIP_CONFIG)[1][0]
         big = np.bincount(labels.ravel())[1:].argmax() + 1
         ys, xs = np.nonzero(labels == big)
         i = np.argmin((xs - xs.mean()) ** 2 + (ys - ys.mean()) ** 2)
@@ -166,6 +172,9 @@ def test_draw_a_box_track_and_download_equals_segment(browser, tmp_path, checkpo
         page = browser.new_page(viewport={"width": 1280, "height": 1400}, accept_downloads=True)
         page.goto(url, wait_until="networkidle")
         page.wait_for_selector("#editor canvas")
+        page.locator("#clip input").click()
+        page.get_by_role("option", name=CLIP).click()
+        page.wait_for_timeout(1500)
         page.get_by_label("boxes").check()
         _stroke(page, [(40, 20), (80, 50)])
         z = _track_and_download(page, "box")

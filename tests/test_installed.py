@@ -80,3 +80,7 @@ def test_wheel_in_a_fresh_venv_runs_the_tools_outside_the_checkout(tmp_path, sma
     out = tool("-m", "lwl_jax.metrics", root, work / "results")
     assert "J&F-Mean 1.000" in out
     assert read_index_png(work / "results" / "s" / "00000.png").max() > 0
+    # the demo's built-in model ships in the wheel and loads from there
+    out = tool("-c", "from lwl_jax.demo import BUILTIN_MODEL; from lwl_jax.convert.checkpoint import load_model; "
+                     "kind, _, v = load_model(BUILTIN_MODEL); print(kind, BUILTIN_MODEL)")
+    assert out.split()[0] == "lwl" and os.path.realpath(out.split()[1]).startswith(os.path.realpath(venv)), out
