@@ -25,11 +25,11 @@ def timeit(fn, *args, repeats: int = 5):
 
 
 def report(name: str, rows: list[dict], out: str | None = None):
-    cols = list(rows[0])
-    widths = [max(len(c), *(len(_fmt(r[c])) for r in rows)) for c in cols]
+    cols = list(dict.fromkeys(c for r in rows for c in r))      # rows may differ in their columns ("-": none)
+    widths = [max(len(c), *(len(_fmt(r.get(c, "-"))) for r in rows)) for c in cols]
     print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
     for r in rows:
-        print("  ".join(_fmt(r[c]).ljust(w) for c, w in zip(cols, widths)))
+        print("  ".join(_fmt(r.get(c, "-")).ljust(w) for c, w in zip(cols, widths)))
     out = out or os.path.join(os.path.dirname(__file__), "results", f"{name}.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     meta = {"backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()],

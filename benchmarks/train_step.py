@@ -155,6 +155,8 @@ def cases(repeats):
             out.append({"name": f"stage2 832x480 b{b}{' remat' if remat else ''}", "group": "stage2",
                         "config": "stage2.py", "repeats": repeats,
                         "overrides": STAGE2 + [f"--config.batch_size={b}"] + (REMAT if remat else [])})
+    out.append({"name": "stage2 832x480 b20 remat, compile only", "group": "stage2", "config": "stage2.py",
+                "compile_only": True, "overrides": STAGE2 + ["--config.batch_size=20"] + REMAT})
     out.append({"name": "synthetic 96x160 b4", "group": "synthetic", "config": "synthetic.py", "repeats": repeats,
                 "overrides": ["--config.data.worker_count=0", "--config.validation.every=0"]})
     for n in (1, 2, 4, 8):
@@ -171,6 +173,9 @@ def main():
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--case", help=argparse.SUPPRESS)
     p.add_argument("--json")
+    p.add_argument("--reference", action="store_true",
+                   help="with the stage2 group: also run the PyTorch reference's step (../shared/refbench) at "
+                        "batch 1 and 2 in the same run")
     a = p.parse_args()
     if a.case:
         print("RESULT " + json.dumps(run_case(json.loads(a.case))))
@@ -192,7 +197,19 @@ def main():
             print(f"{case['name']}: failed\n{res.stderr[-2000:]}", file=sys.stderr)
             continue
         rows.append(json.loads(line[0][len("RESULT "):]))
-        print(f"{case['name']}: step {rows[-1]['step_s']:.3f} s", file=sys.stderr)
+        print(f"{case['name']}: {rows[-1].get('step_s', float('nan')):.3f} s/step, "
+              f"XLA temp {rows[-1]['xla_temp_GiB']:.2f} GiB", file=sys.stderr)
+    if a.reference and "stage2" in a.only:
+        from benchmarks.vs_reference import reference_run
+
+        for b in (1, 2):
+            ref = reference_run(["train", "--hw", "480x832", "--batch", str(b), "--steps", str(a.repeats),
+                                 "--warmup", "2"])
+            step = ref["step_ms"]["median"] / 1000
+            rows.append({"case": f"reference (refbench, torch CPU) 832x480 b{b}", "devices": 1, "batch": b,
+                         "step_s": step, "examples_per_s": b / step, "peak_GiB": ref["peak_rss_mb"] / 1024,
+                         "memory": "host RSS"})
+            print(f"{rows[-1]['case']}: {step:.3f} s/step", file=sys.stderr)
     from benchmarks.common import report
 
     report("train_step", rows, a.json)

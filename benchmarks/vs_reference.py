@@ -39,7 +39,8 @@ REFBENCH = os.path.join(os.path.dirname(ROOT), "shared", "refbench", "refbench.p
 REF_PY = os.environ.get("LWL_REF_PYTHON", os.path.expanduser("~/.cache/lwl-reference/refenv/bin/python"))
 
 
-def _reference(args: list[str]) -> dict:
+def reference_run(args: list[str]) -> dict:
+    """The reference's benchmark (``refbench.py ARGS``) in its own Python; its JSON result."""
     if not os.path.isfile(REF_PY):
         sys.exit(f"error: {REF_PY}: the reference's Python is missing (run ../shared/refbench/setup.sh, "
                  "or set LWL_REF_PYTHON)")
@@ -79,7 +80,7 @@ def tracker(a):
                           for t in range(a.frames)], labels)
         write_davis_split(root, "val", [f"bench{k}" for k in a.objects])
         for k in a.objects:
-            ref = _reference(["tracker", "--seq-root", root, "--seq", f"bench{k}"])
+            ref = reference_run(["tracker", "--seq-root", root, "--seq", f"bench{k}"])
             ref_s = _summary(ref["frame_s"], k)
             cold = _ours_tracker(*videos[k], k)         # compiles (first video of this size)
             ours = _ours_tracker(*videos[k], k)         # a second video of the same size
@@ -100,7 +101,7 @@ def tracker(a):
 
 def train(a):
     h, w = (int(v) for v in a.hw.split("x"))
-    ref = _reference(["train", "--hw", a.hw, "--batch", str(a.batch), "--steps", str(a.steps), "--warmup", "2"])
+    ref = reference_run(["train", "--hw", a.hw, "--batch", str(a.batch), "--steps", str(a.steps), "--warmup", "2"])
     case = {"name": f"stage2 {a.hw} b{a.batch}", "config": "stage2.py", "repeats": a.steps,
             "overrides": ["--config.data.worker_count=0", "--config.init_checkpoint=",
                           "--config.validation.every=0", f"--config.batch_size={a.batch}",

@@ -210,3 +210,24 @@ def test_bad_input_gives_messages(tmp_path, checkpoint):
     bad.write_bytes(b"not a video")
     with pytest.raises(DemoError, match="cannot be decoded"):
         load_clip(None, str(bad), 300)
+
+
+def test_each_request_tracks_into_its_own_folder(tmp_path, checkpoint):
+    """Two requests (e.g. two browser tabs) at once never share an output folder or a zip."""
+    from lwl_jax.config_util import load_config
+    from lwl_jax.demo import track
+    from lwl_jax.tracking.video import load_tracking_model
+
+    params = load_config("lwl_ytvos", SMALL)
+    model, variables = load_tracking_model(checkpoint[1], params)
+    frames = builtin_clip(CLIP)[:3]
+    labels = np.zeros(frames.shape[1:3], np.uint8)
+    labels[20:50, 30:80] = 1
+    objects = {1: {"mask": labels == 1}}
+    a = track(model, variables, params, frames, objects, labels, str(tmp_path))
+    labels2 = np.where(labels == 1, 2, 0).astype(np.uint8)
+    b = track(model, variables, params, frames, {2: {"mask": labels2 == 2}}, labels2, str(tmp_path))
+    assert a["folder"] != b["folder"] and a["zip"] != b["zip"]
+    za, zb = zipfile.ZipFile(a["zip"]), zipfile.ZipFile(b["zip"])
+    assert read_index_png(io.BytesIO(za.read("masks/00000.png"))).max() == 1
+    assert read_index_png(io.BytesIO(zb.read("masks/00000.png"))).max() == 2
