@@ -81,4 +81,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    from lwl_jax.host_memory import restart_with_malloc_settings
+
+    restart_with_malloc_settings()      # glibc settings for XLA:CPU's allocations (lwl_jax/host_memory.py)
     sys.exit(main())

@@ -184,7 +184,9 @@ def main():
     for case in cases(a.repeats):
         if case["group"] not in a.only:
             continue
-        env = dict(os.environ)
+        from lwl_jax.host_memory import with_malloc_settings
+
+        env = with_malloc_settings(os.environ)          # as train.py runs (lwl_jax/host_memory.py)
         if case.get("fake_devices"):
             import jax
 

@@ -106,8 +106,11 @@ def train(a):
             "overrides": ["--config.data.worker_count=0", "--config.init_checkpoint=",
                           "--config.validation.every=0", f"--config.batch_size={a.batch}",
                           f"--config.data.height={h}", f"--config.data.width={w}"] + list(a.override)}
+    from lwl_jax.host_memory import with_malloc_settings
+
     res = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "train_step.py"), "--case",
-                          json.dumps(case)], capture_output=True, text=True)
+                          json.dumps(case)], capture_output=True, text=True,
+                         env=with_malloc_settings(os.environ))         # as train.py runs
     line = [x for x in res.stdout.splitlines() if x.startswith("RESULT ")]
     if res.returncode != 0 or not line:
         sys.exit(f"lwl_jax's step failed:\n{res.stderr[-3000:]}")
