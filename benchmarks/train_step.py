@@ -180,12 +180,12 @@ def main():
     if a.case:
         print("RESULT " + json.dumps(run_case(json.loads(a.case))))
         return 0
+    from lwl_jax.host_memory import with_malloc_settings
+
     rows = []
     for case in cases(a.repeats):
         if case["group"] not in a.only:
             continue
-        from lwl_jax.host_memory import with_malloc_settings
-
         env = with_malloc_settings(os.environ)          # as train.py runs (lwl_jax/host_memory.py)
         if case.get("fake_devices"):
             import jax

@@ -9,8 +9,8 @@ mmap for large blocks and no trimming of the heap's top keep freed pages in the 
 They can only be set in the environment before the process starts; ``LWL_JAX_MALLOC_DEFAULTS=0`` leaves them off.
 
 Compiling a large XLA program (the stage-2 training step: ~1.2 GiB of compiler data structures) leaves that memory
-freed but still resident in the C allocator's heap, where the step's own allocations (one large block, which glibc
-maps separately) cannot reuse it. ``release_freed_memory()`` right after compiling lowers the process's peak RSS by
+freed but still resident in the C allocator's heap (with glibc's defaults the step's one large block is mapped
+separately and cannot reuse it). ``release_freed_memory()`` right after compiling lowers the process's peak RSS by
 about that much (measured: 4.96 -> 4.12 GB at 480×832, batch 1; README, "Stage-2 step against the reference").
 """
 from __future__ import annotations

@@ -107,10 +107,11 @@ def _main(argv) -> int:
     seq = folder_sequence(a.frames, a.mask)
     frame = seq.load_frame(0)
     labels = seq.load_annotation(0, frame.shape[:2])
-    if not objects_in(labels):
+    ids = objects_in(labels)
+    if not ids:
         raise DatasetError(f"{a.mask}: empty first-frame mask (no object to track)")
-    if a.object is not None and a.object not in objects_in(labels):
-        raise DatasetError(f"{a.mask}: no object {a.object} (objects: {objects_in(labels)})")
+    if a.object is not None and a.object not in ids:
+        raise DatasetError(f"{a.mask}: no object {a.object} (objects: {ids})")
     canvas = encodings_picture(model, variables, params, seq.load_frame, len(seq.frames), labels, a.object,
                                a.num_frames)
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)

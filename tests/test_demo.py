@@ -231,3 +231,20 @@ def test_each_request_tracks_into_its_own_folder(tmp_path, checkpoint):
     za, zb = zipfile.ZipFile(a["zip"]), zipfile.ZipFile(b["zip"])
     assert read_index_png(io.BytesIO(za.read("masks/00000.png"))).max() == 1
     assert read_index_png(io.BytesIO(zb.read("masks/00000.png"))).max() == 2
+
+
+def test_a_box_init_checkpoint_also_starts_from_a_painted_mask(tmp_path, checkpoint):
+    """Mask mode on a box-init network: the tracker starts from the mask (its label encoder), not from boxes."""
+    from lwl_jax.config_util import load_config
+    from lwl_jax.demo import mode_params, track
+    from lwl_jax.tracking.video import load_tracking_model
+
+    params = load_config("lwl_boxinit", SMALL)
+    model, variables = load_tracking_model(checkpoint[0], params)
+    frames = builtin_clip(CLIP)[:3]
+    labels = np.zeros(frames.shape[1:3], np.uint8)
+    labels[20:50, 30:80] = 1
+    out = track(model, variables, mode_params(params, "mask"), frames, {1: {"mask": labels == 1}}, labels,
+                str(tmp_path))
+    assert len([n for n in zipfile.ZipFile(out["zip"]).namelist() if n.startswith("masks/")]) == 3
+    assert mode_params(params, "boxes").init_with_box and not mode_params(params, "mask").init_with_box

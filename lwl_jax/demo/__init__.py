@@ -16,7 +16,7 @@ import zipfile
 
 import numpy as np
 
-from lwl_jax.data.davis import DatasetError, write_index_png
+from lwl_jax.data.davis import DatasetError, read_index_png, write_index_png
 from lwl_jax.data.synthetic import SyntheticConfig, generate
 
 # the shipped small model: configs/synthetic.py's quickstart (README, Results), exported with save_converted
@@ -92,7 +92,6 @@ def boxes_of(labels) -> dict:
 
 def first_frame_objects(mode: str, editor_value, palette_png: str | None, frame_shape, box_model: bool):
     """(objects for the tracker, first-frame label map for the record) from the page's inputs."""
-    from lwl_jax.data.davis import read_index_png
     from lwl_jax.segment import mask_objects
 
     if mode == "boxes":
@@ -120,6 +119,14 @@ def first_frame_objects(mode: str, editor_value, palette_png: str | None, frame_
         return mask_objects(labels, frame_shape, source), labels
     except DatasetError as e:
         raise DemoError(str(e)) from None
+
+
+def mode_params(params, mode: str):
+    """The tracker settings for a start from boxes (``mode="boxes"``) or from masks: a box-init network starts
+    from painted masks through its label encoder like any other."""
+    out = params.copy_and_resolve_references()
+    out.init_with_box = mode == "boxes"
+    return out
 
 
 def track(model, variables, params, frames, objects, first_labels, workdir, progress=None) -> dict:

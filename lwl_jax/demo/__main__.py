@@ -34,8 +34,6 @@ def _main(argv) -> int:
         overrides = BUILTIN_OVERRIDES + overrides
     kind, model, variables = load_model(checkpoint)
     params = load_config(a.config or ("lwl_boxinit" if kind == "lwl_boxinit" else "lwl_ytvos"), overrides)
-    if kind == "lwl_boxinit":
-        params.init_with_box = True
     workdir = tempfile.mkdtemp(prefix="lwl_demo_")
     app = build_app(model, variables, params, kind, workdir, a.max_frames)
     print(f"LWL demo on http://{a.host}:{a.port} (checkpoint: {checkpoint})", flush=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from lwl_jax.demo import BUILTIN_CLIPS, OBJECT_COLORS, DemoError, first_frame_objects, load_clip, track
+from lwl_jax.demo import BUILTIN_CLIPS, OBJECT_COLORS, DemoError, first_frame_objects, load_clip, mode_params, track
 
 
 def build_app(model, variables, params, kind: str, workdir: str, max_frames: int = 300):
@@ -24,7 +24,7 @@ def build_app(model, variables, params, kind: str, workdir: str, max_frames: int
             objects, labels = first_frame_objects(mode, editor_value, palette_png, frames.shape[1:3], box_model)
         except DemoError as e:
             raise gr.Error(str(e)) from None
-        out = track(model, variables, params, frames, objects, labels, workdir,
+        out = track(model, variables, mode_params(params, mode), frames, objects, labels, workdir,
                     lambda it: progress.tqdm(it, desc="segmenting", unit="frame"))
         return out["video"], [out["zip"], out["video"]], f"Tracked {len(objects)} object(s) over {len(frames)} frames."
 
@@ -36,9 +36,8 @@ def build_app(model, variables, params, kind: str, workdir: str, max_frames: int
             _, labels = first_frame_objects("mask", editor_value, palette_png, frames.shape[1:3], box_model)
         except DemoError as e:
             raise gr.Error(str(e)) from None
-        mask_params = params.copy_and_resolve_references()
-        mask_params.init_with_box = False           # the picture starts from the painted mask
-        return encodings_picture(model, variables, mask_params, frames.__getitem__, len(frames), labels)
+        return encodings_picture(model, variables, mode_params(params, "mask"), frames.__getitem__, len(frames),
+                                 labels)
 
     with gr.Blocks(title="LWL video object segmentation") as app:
         gr.Markdown("## Learning What to Learn — video object segmentation\n"
