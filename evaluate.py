@@ -12,7 +12,8 @@
 CKPT is a converted folder (``python -m lwl_jax.convert``) or a reference ``.pth``. Any tracker setting can be
 overridden: ``--config.net_opt_update_iter=5``. Results are palette PNGs ``<out>/<seq>/<frame>.png`` (written via
 a temporary file and rename); finished sequences are skipped when the command is run again. With DAVIS ground
-truth, ``global_results-<split>.csv`` and ``per-sequence_results-<split>.csv`` are written in the official layout.
+truth, ``global_results-<split>.csv`` and ``per-sequence_results-<split>.csv`` are written in the official layout;
+``--pictures N`` adds input | ground truth | prediction strips of the first N sequences (``<out>/pictures/``).
 """
 from __future__ import annotations
 
@@ -39,6 +40,9 @@ def build_parser():
     p.add_argument("--mask", help="first-frame palette PNG (folder mode)")
     p.add_argument("--out", required=True)
     p.add_argument("--no_score", action="store_true", help="do not compute J&F even if ground truth exists")
+    p.add_argument("--pictures", type=int, default=0, metavar="N",
+                   help="davis: also write input | ground truth | prediction strips of the first N sequences to "
+                        "<out>/pictures/<seq>.png")
     return p
 
 
@@ -111,6 +115,18 @@ def _main(argv) -> int:
         print("  ".join(f"{k} {v:.3f}" for k, v in g.items()))
     elif args.dataset == "davis" and not args.no_score:
         print("ground truth has only first-frame annotations: J&F not computed")
+    if args.pictures and args.dataset == "davis":
+        from lwl_jax.visualize import comparison_picture
+
+        folder = os.path.join(args.out, "pictures")
+        with writing(folder):
+            os.makedirs(folder, exist_ok=True)
+        for seq in seqs[:args.pictures]:
+            path = os.path.join(folder, f"{seq.name}.png")
+            with writing(path):
+                comparison_picture(seq, args.out).save(path + ".tmp", format="PNG")
+                os.replace(path + ".tmp", path)
+        print(f"wrote {min(args.pictures, len(seqs))} pictures to {folder}")
     return 0
 
 

@@ -20,11 +20,13 @@ def get_config():
         backbone_blocks=(1, 1, 1, 1), backbone_width=16, feature_dim=64, num_filters=8,
         label_encoder_dims=(8, 16, 32), decoder_mdim=16, optim_iter=5, remat_backbone=False, remat_learner=False,
         remat_frames=False, dtype="float32"))
-    # whole 96×160 frames; crop=True trains on target-centred crops of 5× the target from videos of
-    # video_height × video_width instead (only read with crop=True; README → Results: not better yet)
-    c.data = ml_collections.ConfigDict(dict(kind="synthetic", seed=0, height=96, width=160, video_height=96,
-                                            video_width=160, num_frames=12, num_test_frames=3, worker_count=1,
-                                            crop=False, search_area_factor=5.0, max_rotation=15.0,
+    # 96×160 crops of 2.5× the (jittered) target box from 192×320 videos of the training styles, as the tracker
+    # sees its search region (search_area_scale 2.5 below); the reference's centre jitter is meant for crops of 5×,
+    # so it is halved with the crop (else test targets leave their crops)
+    c.data = ml_collections.ConfigDict(dict(kind="synthetic", seed=0, style="train", height=96, width=160,
+                                            video_height=192, video_width=320, num_frames=12, num_test_frames=3,
+                                            worker_count=1, crop=True, search_area_factor=2.5,
+                                            center_jitter=((1.5, 1.5), (2.75, 2.25)), max_rotation=15.0,
                                             max_log_scale=0.2, brightness=0.2))
     c.param_rules = stage_rules("all")   # nothing frozen: the small backbone trains from scratch
     c.batch_size = 4
@@ -40,8 +42,8 @@ def get_config():
     c.accum_steps = 1
     c.image_every = 100
     c.validation = ml_collections.ConfigDict(dict(
-        every=1000, kind="synthetic", seed=1, num_sequences=10, tracker="lwl_ytvos.py",
-        tracker_overrides=("--config.image_sample_size=(96, 160)",)))
+        every=1000, kind="synthetic", seed=1, num_sequences=10, styles=("train", "heldout"), tracker="lwl_ytvos.py",
+        tracker_overrides=("--config.image_sample_size=(96, 160)", "--config.search_area_scale=2.5")))
     c.checkpoint_every = 100
     c.keep_checkpoints = 3
     c.log_every = 10

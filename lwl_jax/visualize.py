@@ -53,6 +53,24 @@ def render_rows(rows, tile=(60, 104), label_w=150):
     return canvas
 
 
+def comparison_picture(seq, results_dir, num_frames: int = 6, tile=None):
+    """Input | ground truth | prediction strips of a scored sequence (``seq``: a DAVIS :class:`Video`;
+    ``results_dir/<seq>/<frame>.png``: the predictions), at ``num_frames`` frames spread over the video."""
+    from lwl_jax.data.davis import read_index_png
+    from lwl_jax.data.video_io import overlay
+
+    idx = np.unique(np.linspace(0, len(seq.frames) - 1, num_frames).round().astype(int))
+    names = seq.frame_names()
+    frames = [seq.load_frame(int(i)) for i in idx]
+    hw = frames[0].shape[:2]
+    truth = [overlay(f, seq.load_annotation(int(i), hw)) if int(i) in seq.annotations else f
+             for f, i in zip(frames, idx)]
+    pred = [overlay(f, read_index_png(os.path.join(results_dir, seq.name, names[int(i)] + ".png")))
+            for f, i in zip(frames, idx)]
+    rows = [(f"{seq.name}\ninput", frames), ("ground truth", truth), ("prediction", pred)]
+    return render_rows(rows, tile or hw, label_w=110)
+
+
 def channel_row(maps, tile, absolute=False):
     maps = np.abs(maps) if absolute else np.asarray(maps)
     lo, hi = float(maps.min()), float(maps.max())

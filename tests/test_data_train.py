@@ -180,3 +180,40 @@ def test_synthetic_samples_are_target_centred_crops_that_keep_the_target():
     assert np.all(np.abs(np.mean(centres, axis=0) - 0.5) < 0.15)
     assert 0.005 < np.median(fractions) < 0.15               # about 1/25 of the crop, as the tracker's search area
     np.testing.assert_array_equal(builder(3)["images"], samples[3]["images"])
+
+
+def test_quickstart_samples_are_crops_around_the_target_from_training_styles_only(monkeypatch):
+    """configs/synthetic.py's own sampler (at a small size): crops of 2.5× the target centred on its jittered box
+    (on average on the target; the reference's jitter, scaled with the crop, moves single crops far), the target
+    never cropped away, and the videos drawn never show a held-out shape, texture or background family."""
+    from lwl_jax.config_util import load_config
+    from lwl_jax.data import pipeline
+    from lwl_jax.data.synthetic import HELD_OUT, scene_families
+    from lwl_jax.training.inputs import sample_builder
+
+    cfg = load_config(os.path.join(REPO, "configs", "synthetic.py"), [
+        "--config.data.height=48", "--config.data.width=80", "--config.data.video_height=96",
+        "--config.data.video_width=160"])
+    drawn = []
+    real = pipeline.SyntheticVideo
+
+    def record(index, seed, video):
+        drawn.append((index, seed, video))
+        return real(index, seed, video)
+
+    monkeypatch.setattr(pipeline, "SyntheticVideo", record)
+    builder = sample_builder(cfg)
+    centres = []
+    for i in range(24):
+        s = builder(i)
+        assert s["images"].shape == (4, 48, 80, 3)
+        for m in s["masks"]:
+            assert m.sum() >= 4                                # never cropped away
+            ys, xs = np.nonzero(m)
+            centres.append((ys.mean() / 48, xs.mean() / 80))
+    assert np.all(np.abs(np.mean(centres, axis=0) - 0.5) < 0.1)
+    held = {what: set(f) for what, f in HELD_OUT.items()}
+    for index, seed, video in drawn:
+        fam = scene_families(index, seed, video)
+        assert fam["background"] not in held["background"] and not fam["shape"] & held["shape"] \
+            and not fam["texture"] & held["texture"], fam

@@ -20,7 +20,7 @@ import numpy as np
 from lwl_jax.data.davis import DatasetError
 from lwl_jax.data.processing import ProcessingConfig, process
 from lwl_jax.data.sampler import sample_frames
-from lwl_jax.data.synthetic import SyntheticConfig, generate
+from lwl_jax.data.synthetic import SyntheticConfig, SyntheticVideo
 from lwl_jax.errors import ConfigError
 from lwl_jax.models.lwl import normalize
 
@@ -88,7 +88,8 @@ class SyntheticSampleBuilder:
         short = 0
         for attempt in range(MAX_ATTEMPTS):
             rng = np.random.default_rng([self.seed, int(index), attempt])
-            frames, labels, ids = generate(int(index) * MAX_ATTEMPTS + attempt, self.seed, self.video)
+            video = SyntheticVideo(int(index) * MAX_ATTEMPTS + attempt, self.seed, self.video)
+            labels, ids = video.labels()
             if not ids:
                 short += 1
                 continue
@@ -97,11 +98,13 @@ class SyntheticSampleBuilder:
             if idx is None:
                 short += 1
                 continue
+            frames = video.frames(idx)[0]             # only the sampled frames are drawn
+            masks = masks[idx]
             if self.processing is None:
                 if rng.random() < 0.5:
                     frames, masks = frames[:, :, ::-1], masks[:, :, ::-1]
-                return _sample(normalize(frames[idx]), masks[idx], short, 0)
-            images, crops = process(rng, list(frames[idx]), list(masks[idx]), 1, self.processing)
+                return _sample(normalize(frames), masks, short, 0)
+            images, crops = process(rng, list(frames), list(masks), 1, self.processing)
             return _sample(images, crops, short, 0)
         raise DatasetError(f"no usable synthetic sample in {MAX_ATTEMPTS} draws (index {index})")
 

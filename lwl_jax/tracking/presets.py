@@ -10,7 +10,7 @@ import ml_collections
 def lwl_ytvos() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.image_sample_size = (480, 832)       # crop fed to the network, (h, w) = 16 · (30, 52)
-    c.search_area_scale = 5.0              # the crop's area is this times the target's box area
+    c.search_area_scale = 5.0              # the crop's area is this² × the target box's (in the output's aspect)
     c.border_mode = "inside_major"         # crops that leave the image are shifted inside along the major axis
     c.min_mask_area = 100                  # below this many pixels, the box and search region are kept
     c.max_scale_change = (0.95, 1.1)       # per-frame clip of the target scale ratio

@@ -12,8 +12,12 @@ from lwl_jax.errors import ConfigError
 
 
 def processing_config(d, augment=True):
+    """``data.center_jitter`` ((train c_x, c_y), (test c_x, c_y)) defaults to the reference's, which is meant for
+    ``search_area_factor`` 5: with a smaller factor scale it down with it, or test targets leave their crops."""
+    jitter = d.get("center_jitter", None) or ProcessingConfig.center_jitter
     return ProcessingConfig(output_size=(int(d.height), int(d.width)),
                             search_area_factor=float(d.get("search_area_factor", 5.0)), augment=augment,
+                            center_jitter=tuple(tuple(float(c) for c in pair) for pair in jitter),
                             max_rotation=float(d.get("max_rotation", 15.0)),
                             max_log_scale=float(d.get("max_log_scale", 0.2)),
                             brightness=float(d.get("brightness", 0.2)))

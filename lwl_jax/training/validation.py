@@ -2,8 +2,9 @@
 the DAVIS J and F measures per object over the frames after the object's first annotation.
 
 ``cfg.validation``: ``every`` (steps; 0 = never), ``kind`` ('synthetic': held-out built-in videos generated with
-``seed`` into ``<workdir>/validation_data``; 'youtubevos': the held-out ``jjvalid`` videos of the YouTube-VOS 2019
-train folder, the paper's validation split, or with ``source='tfds'`` the ``jjvalid`` split of the prepared
+``seed`` into ``<workdir>/validation_data``, or with ``styles`` (e.g. ``("train", "heldout")``) one split per
+generator style into ``<workdir>/validation_data/<style>``, logged as ``val/<style>/J&F``; 'youtubevos': the
+held-out ``jjvalid`` videos of the YouTube-VOS 2019 train folder, the paper's validation split, or with ``source='tfds'`` the ``jjvalid`` split of the prepared
 ``youtube_vos_2019`` in ``tfds_dir``; 'davis': a DAVIS split), ``num_sequences``, ``tracker`` (a tracker
 config file) and ``tracker_overrides`` (e.g. ``("--config.image_sample_size=(96, 160)",)``).
 """
@@ -56,8 +57,10 @@ def score_sequence(seq: Video, predicted):
 
 
 class Validator:
-    def __init__(self, sequences, params, every):
-        self.sequences, self.params, self.every = sequences, params, int(every)
+    """``splits``: {name: sequences}; the name '' is the one split of a config without ``styles``."""
+
+    def __init__(self, splits, params, every):
+        self.splits, self.params, self.every = splits, params, int(every)
 
     @classmethod
     def from_config(cls, cfg, workdir):
@@ -74,12 +77,17 @@ class Validator:
             from lwl_jax.data.synthetic import write_davis
             from lwl_jax.training.inputs import synthetic_video_config
 
-            root = os.path.join(workdir, "validation_data")
-            if not os.path.isfile(os.path.join(root, "ImageSets", "2017", "val.txt")):
-                video = dataclasses.replace(synthetic_video_config(cfg.data),
-                                            num_frames=int(v.get("num_frames", cfg.data.num_frames)))
-                write_davis(root, n, int(v.seed), video)
-            seqs = davis_sequences(root, "val")
+            video = dataclasses.replace(synthetic_video_config(cfg.data),
+                                        num_frames=int(v.get("num_frames", cfg.data.num_frames)))
+            splits = {}
+            for style in v.get("styles", None) or (None,):
+                root = os.path.join(workdir, "validation_data", *([style] if style else []))
+                if not os.path.isfile(os.path.join(root, "ImageSets", "2017", "val.txt")):
+                    write_davis(root, n, int(v.seed), dataclasses.replace(video, style=style or video.style))
+                splits[style or ""] = davis_sequences(root, "val")
+            if not all(splits.values()):
+                raise DatasetError("validation: no sequences (synthetic)")
+            return cls(splits, params, v.every)
         elif v.kind == "youtubevos" and v.get("source", "folders") == "tfds":
             from lwl_jax.data.tfds.reader import Source, eval_sequences
 
@@ -93,18 +101,23 @@ class Validator:
             raise ConfigError(f"unknown config validation.kind {v.kind!r}")
         if not seqs:
             raise DatasetError(f"validation: no sequences ({v.kind})")
-        return cls(seqs, params, v.every)
+        return cls({"": seqs}, params, v.every)
 
     def due(self, step, total):
         return step % self.every == 0 or step == total
 
     def __call__(self, model, variables):
+        """{'J&F', 'J', 'F'} per split, keyed '<split>/J&F' for a named split."""
         from lwl_jax.tracking.video import segment_sequence
 
-        per_object = []
-        for seq in self.sequences:
-            labels, _, _ = segment_sequence(model, variables, self.params, seq)
-            per_object += score_sequence(seq, labels)
-        j = float(np.mean([a for a, _ in per_object]))
-        f = float(np.mean([b for _, b in per_object]))
-        return {"J&F": (j + f) / 2, "J": j, "F": f}
+        out = {}
+        for name, sequences in self.splits.items():
+            per_object = []
+            for seq in sequences:
+                labels, _, _ = segment_sequence(model, variables, self.params, seq)
+                per_object += score_sequence(seq, labels)
+            j = float(np.mean([a for a, _ in per_object]))
+            f = float(np.mean([b for _, b in per_object]))
+            prefix = f"{name}/" if name else ""
+            out.update({f"{prefix}J&F": (j + f) / 2, f"{prefix}J": j, f"{prefix}F": f})
+        return out
