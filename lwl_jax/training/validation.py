@@ -4,9 +4,10 @@ the DAVIS J and F measures per object over the frames after the object's first a
 ``cfg.validation``: ``every`` (steps; 0 = never), ``kind`` ('synthetic': held-out built-in videos generated with
 ``seed`` into ``<workdir>/validation_data``, or with ``styles`` (e.g. ``("train", "heldout")``) one split per
 generator style into ``<workdir>/validation_data/<style>``, logged as ``val/<style>/J&F``; 'youtubevos': the
-held-out ``jjvalid`` videos of the YouTube-VOS 2019 train folder, the paper's validation split, or with ``source='tfds'`` the ``jjvalid`` split of the prepared
-``youtube_vos_2019`` in ``tfds_dir``; 'davis': a DAVIS split), ``num_sequences``, ``tracker`` (a tracker
-config file) and ``tracker_overrides`` (e.g. ``("--config.image_sample_size=(96, 160)",)``).
+held-out ``jjvalid`` videos of the YouTube-VOS 2019 train folder, the paper's validation split, or with
+``source='tfds'`` the ``jjvalid`` split of the prepared ``youtube_vos_2019`` in ``tfds_dir``; 'davis': a DAVIS
+split), ``num_sequences``, ``tracker`` (a tracker config file) and ``tracker_overrides`` (e.g.
+``("--config.image_sample_size=(96, 160)",)``).
 """
 from __future__ import annotations
 
