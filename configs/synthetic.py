@@ -22,10 +22,10 @@ def get_config():
         remat_frames=False, dtype="float32"))
     # 96×160 crops of 2.5× the (jittered) target box from 192×320 videos of the training styles, as the tracker
     # sees its search region (search_area_scale 2.5 below); the reference's centre jitter is meant for crops of 5×,
-    # so it is halved with the crop (else test targets leave their crops)
+    # so it is halved with the crop (else test targets leave their crops); each video serves 4 batches (reuse)
     c.data = ml_collections.ConfigDict(dict(kind="synthetic", seed=0, style="train", height=96, width=160,
                                             video_height=192, video_width=320, num_frames=12, num_test_frames=3,
-                                            worker_count=1, crop=True, search_area_factor=2.5,
+                                            worker_count=1, reuse=4, crop=True, search_area_factor=2.5,
                                             center_jitter=((1.5, 1.5), (2.75, 2.25)), max_rotation=15.0,
                                             max_log_scale=0.2, brightness=0.2))
     c.param_rules = stage_rules("all")   # nothing frozen: the small backbone trains from scratch
@@ -42,9 +42,9 @@ def get_config():
     c.accum_steps = 1
     c.image_every = 100
     c.validation = ml_collections.ConfigDict(dict(
-        every=1000, kind="synthetic", seed=1, num_sequences=10, styles=("train", "heldout"), tracker="lwl_ytvos.py",
-        tracker_overrides=("--config.image_sample_size=(96, 160)", "--config.search_area_scale=2.5")))
-    c.checkpoint_every = 100
+        every=1000, kind="synthetic", seed=1, num_sequences=10, styles=("train", "heldout"), tracker="lwl_synthetic",
+        tracker_overrides=()))
+    c.checkpoint_every = 500
     c.keep_checkpoints = 3
     c.log_every = 10
     c.seed = 0

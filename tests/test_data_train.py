@@ -217,3 +217,20 @@ def test_quickstart_samples_are_crops_around_the_target_from_training_styles_onl
         fam = scene_families(index, seed, video)
         assert fam["background"] not in held["background"] and not fam["shape"] & held["shape"] \
             and not fam["texture"] & held["texture"], fam
+
+
+def test_synthetic_videos_reused_across_batches_give_the_same_samples_in_any_order():
+    """data.reuse: a batch's samples come from different videos and each video serves `reuse` batches in a row;
+    a sample is the same whether its video was kept from an earlier sample or drawn afresh."""
+    from lwl_jax.errors import ConfigError
+
+    cfg, crops = SyntheticConfig(48, 80, 12, style="train"), ProcessingConfig(output_size=(32, 48))
+    kept = SyntheticSampleBuilder(0, cfg, crops, reuse=3, group=2)
+    assert [kept.video_number(i) for i in range(8)] == [0, 1, 0, 1, 0, 1, 2, 3]
+    in_order = [kept(i) for i in range(8)]
+    fresh = SyntheticSampleBuilder(0, cfg, crops, reuse=3, group=2)
+    for i in (5, 2, 7):
+        np.testing.assert_array_equal(fresh(i)["images"], in_order[i]["images"])
+    assert not np.array_equal(in_order[0]["images"], in_order[2]["images"])   # another crop of the same video
+    with pytest.raises(ConfigError, match="data.style"):
+        SyntheticSampleBuilder(0, SyntheticConfig(48, 80, 12), crops, reuse=2)

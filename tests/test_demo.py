@@ -21,8 +21,8 @@ from lwl_jax.data.davis import read_index_png
 from lwl_jax.data.synthetic import generate
 from lwl_jax.demo import (
     BUILTIN_CLIPS,
+    BUILTIN_CONFIG,
     BUILTIN_MODEL,
-    BUILTIN_OVERRIDES,
     CLIP_CONFIG,
     CLIP_SEED,
     DemoError,
@@ -162,7 +162,7 @@ def test_paint_a_mask_track_and_download_equals_segment(browser, tmp_path):
     masks = _zip_masks(z)
     assert len(masks) == CLIP_CONFIG.num_frames
     assert masks == _segment(tmp_path, ["--mask", str(tmp_path / "first.png"), "--checkpoint", BUILTIN_MODEL]
-                             + BUILTIN_OVERRIDES)
+                             + ["--config", BUILTIN_CONFIG])
 
 
 @pytest.mark.slow

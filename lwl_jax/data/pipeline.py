@@ -13,13 +13,14 @@ batch as one process. The grain iterator's state is saved with every checkpoint 
 """
 from __future__ import annotations
 
+import collections
 import logging
 
 import numpy as np
 
 from lwl_jax.data.davis import DatasetError
 from lwl_jax.data.processing import ProcessingConfig, process
-from lwl_jax.data.sampler import sample_frames
+from lwl_jax.data.sampler import sample_frames, usable
 from lwl_jax.data.synthetic import SyntheticConfig, SyntheticVideo
 from lwl_jax.errors import ConfigError
 from lwl_jax.models.lwl import normalize
@@ -69,37 +70,65 @@ class VOSSampleBuilder:
 
 
 class SyntheticSampleBuilder:
-    """Samples of the built-in synthetic videos: a video per draw (``video``: the generator's settings), one of its
-    targets, frames by :func:`sample_frames`, then either
+    """Samples of the built-in synthetic videos (``video``: the generator's settings): one of a video's targets
+    visible in enough frames, frames by :func:`sample_frames`, then either
 
-    * ``processing=None``: the whole frames (at the video's size) and a joint horizontal flip (the quickstart's
-      recipe), or
+    * ``processing=None``: the whole frames (at the video's size) and a joint horizontal flip, or
     * a :class:`ProcessingConfig`: the same processing as real data (:class:`VOSSampleBuilder`): crops of
       ``search_area_factor`` × the target centred on its jittered box, scale, rotation, flip, grayscale and
-      brightness augmentation, at ``processing.output_size`` — what the tracker sees (a search region of 5× the
-      target around its last position). Generate the videos larger than the crops so a small target keeps detail.
+      brightness augmentation, at ``processing.output_size`` — what the tracker sees (its search region around the
+      target's last position). Generate the videos larger than the crops so a small target keeps detail.
+
+    ``reuse``: each video serves this many samples (other targets, frames and crops), ``group`` consecutive samples
+    (a batch) coming from ``group`` different videos; the videos are kept (rendered frames included) while they
+    serve. Drawing a styled video costs more than cropping it, so this cuts the data's CPU time; every sample stays a
+    pure function of (seed, index).
     """
 
     def __init__(self, seed, video: SyntheticConfig, processing: ProcessingConfig | None = None, num_test=3,
-                 max_gap=100):
+                 max_gap=100, reuse=1, group=1):
+        if reuse > 1 and video.style is None:
+            raise ConfigError("data.reuse > 1 needs data.style ('train' or 'heldout'): the original families draw "
+                              "a video's noise in frame order, so a video cannot be revisited")
         self.seed, self.video, self.processing, self.num_test, self.max_gap = seed, video, processing, num_test, max_gap
+        self.reuse, self.group = int(reuse), int(group)
+        self._videos = collections.OrderedDict()
+
+    def video_number(self, index):
+        """The video sample ``index`` draws first: in each run of ``group`` · ``reuse`` indices, ``group`` videos
+        in turn."""
+        block, within = divmod(int(index), self.group * self.reuse)
+        return block * self.group + within % self.group
+
+    def _video(self, number):
+        """(video, labels, {object id: visible per frame}) of generator index ``number``, kept for the samples that
+        reuse it."""
+        entry = self._videos.pop(number, None)
+        if entry is None:
+            video = SyntheticVideo(number, self.seed, self.video)
+            labels, ids = video.labels()
+            counts = np.stack([np.bincount(f.ravel(), minlength=max(ids, default=0) + 1) for f in labels])
+            entry = (video, labels, {k: counts[:, k] > 20 for k in ids})
+        if self.reuse > 1:
+            self._videos[number] = entry
+            while len(self._videos) > 2 * self.group:
+                self._videos.popitem(last=False)
+        return entry
 
     def __call__(self, index):
         short = 0
+        first = self.video_number(index) * MAX_ATTEMPTS
         for attempt in range(MAX_ATTEMPTS):
             rng = np.random.default_rng([self.seed, int(index), attempt])
-            video = SyntheticVideo(int(index) * MAX_ATTEMPTS + attempt, self.seed, self.video)
-            labels, ids = video.labels()
-            if not ids:
+            video, labels, visible = self._video(first + attempt)
+            targets = [k for k in visible if usable(visible[k], 1, self.num_test)]
+            if not targets:
                 short += 1
                 continue
-            masks = labels == int(rng.choice(ids))
-            idx = sample_frames(rng, masks.reshape(len(masks), -1).sum(1) > 20, self.num_test, self.max_gap)
-            if idx is None:
-                short += 1
-                continue
+            target = int(rng.choice(targets))
+            idx = sample_frames(rng, visible[target], self.num_test, self.max_gap)
             frames = video.frames(idx)[0]             # only the sampled frames are drawn
-            masks = masks[idx]
+            masks = labels[idx] == target
             if self.processing is None:
                 if rng.random() < 0.5:
                     frames, masks = frames[:, :, ::-1], masks[:, :, ::-1]

@@ -56,9 +56,9 @@ def crop_window(box, image_hw, out_hw, factor):
     return x0, y0, cw, ch
 
 
-def warp(image, matrix, out_hw, nearest=False, border="replicate"):
+def warp(image, matrix, out_hw, nearest=False, border="replicate", valid=None):
     """Sample ``image`` (H, W[, C]) at ``matrix`` @ (x, y, 1) of every output pixel centre (pixel-centre
-    convention, as OpenCV). ``border``: 'replicate' or 'zero'."""
+    convention, as OpenCV). ``border``: 'replicate' or 'zero'; ``valid`` (out_hw bool): zero elsewhere."""
     oh, ow = out_hw
     ys, xs = np.mgrid[0:oh, 0:ow].astype(np.float64)
     sx = matrix[0, 0] * xs + matrix[0, 1] * ys + matrix[0, 2]
@@ -71,6 +71,8 @@ def warp(image, matrix, out_hw, nearest=False, border="replicate"):
         out = img[np.clip(yi, 0, h - 1), np.clip(xi, 0, w - 1)]
         if border == "zero":
             out = np.where(inside[..., None], out, 0)
+        if valid is not None:
+            out = np.where(valid[..., None], out, 0)
         return out.reshape(out_hw + image.shape[2:]).astype(image.dtype)
     x0, y0 = np.floor(sx).astype(np.int64), np.floor(sy).astype(np.int64)
     fx, fy = (sx - x0)[..., None], (sy - y0)[..., None]
@@ -83,6 +85,8 @@ def warp(image, matrix, out_hw, nearest=False, border="replicate"):
             if border == "zero":
                 v = np.where(((xx >= 0) & (xx < w) & (yy >= 0) & (yy < h))[..., None], v, 0)
             acc += (wx * wy).astype(np.float32) * v
+    if valid is not None:
+        acc *= valid[..., None]
     return acc.reshape(out_hw + image.shape[2:])
 
 
@@ -103,33 +107,48 @@ def _affine_matrix(rng, cfg, out_hw):
     return np.array([[c, -s, cx - c * cx + s * cy], [s, c, cy - s * cx - c * cy]])
 
 
+def _homogeneous(m):
+    return np.vstack([m, [0.0, 0.0, 1.0]])
+
+
 def process(rng, frames, masks, num_train, cfg: ProcessingConfig):
     """frames: list of (H, W, 3) uint8 RGB, masks: list of (H, W) bool -> (images (N, oh, ow, 3) float32
-    network input, masks (N, oh, ow) float32). The first ``num_train`` frames are train frames."""
+    network input, masks (N, oh, ow) float32). The first ``num_train`` frames are train frames.
+
+    The crop, the joint flip and the per-frame rotation/scale are composed into one map per frame and the frame is
+    resampled once (the crop's replicate border inside the image, zero where the rotated and scaled crop leaves the
+    crop); the random draws are made in the order of the steps above."""
     out_hw = tuple(cfg.output_size)
-    images, labels = [], []
+    oh, ow = out_hw
+    n = len(frames)
+    crops = []
     for i, (frame, mask) in enumerate(zip(frames, masks)):
         kind = 0 if i < num_train else 1
         box = masks_to_boxes(mask) if mask.any() else np.array([0, 0, frame.shape[1], frame.shape[0]], np.float64)
         if cfg.augment:
             box = jitter_box(rng, box, cfg.scale_jitter[kind], cfg.center_jitter[kind])
-        m = _crop_matrix(*crop_window(box, frame.shape[:2], out_hw, cfg.search_area_factor), out_hw)
-        img = warp(frame, m, out_hw)
-        msk = warp(mask.astype(np.uint8), m, out_hw, nearest=True, border="zero")
-        images.append(img)
-        labels.append(msk)
-    images, labels = np.stack(images), np.stack(labels).astype(np.float32)
-    groups = [slice(0, num_train), slice(num_train, len(frames))]
-    for g in groups:                                         # joint grayscale / flip per group
-        if rng.random() < cfg.grayscale_prob:
-            gray = images[g] @ np.array([0.299, 0.587, 0.114], np.float32)
-            images[g] = gray[..., None]
-        if rng.random() < cfg.flip_prob:
-            images[g], labels[g] = images[g][:, :, ::-1], labels[g][:, :, ::-1]
-    if cfg.augment:
-        for i in range(len(images)):
-            a = _affine_matrix(rng, cfg, out_hw)
-            images[i] = warp(images[i], a, out_hw, border="zero")
-            labels[i] = warp(labels[i], a, out_hw, nearest=True, border="zero")
-            images[i] = np.clip(images[i] * rng.uniform(1 - cfg.brightness, 1 + cfg.brightness), 0, 255)
+        crops.append(_homogeneous(_crop_matrix(*crop_window(box, frame.shape[:2], out_hw, cfg.search_area_factor),
+                                               out_hw)))
+    gray, flip = np.zeros(n, bool), np.zeros(n, bool)
+    for g in (slice(0, num_train), slice(num_train, n)):       # joint grayscale / flip per group
+        gray[g] = rng.random() < cfg.grayscale_prob
+        flip[g] = rng.random() < cfg.flip_prob
+    mirror = np.array([[-1.0, 0.0, ow - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    images, labels = np.zeros((n, oh, ow, 3), np.float32), np.zeros((n, oh, ow), np.float32)
+    for i, (frame, mask) in enumerate(zip(frames, masks)):
+        inner = mirror if flip[i] else np.eye(3)                 # output pixel -> crop pixel
+        gain = 1.0
+        if cfg.augment:
+            inner = inner @ _homogeneous(_affine_matrix(rng, cfg, out_hw))
+            gain = rng.uniform(1 - cfg.brightness, 1 + cfg.brightness)
+        ys, xs = np.mgrid[0:oh, 0:ow].astype(np.float64)
+        qx = inner[0, 0] * xs + inner[0, 1] * ys + inner[0, 2]
+        qy = inner[1, 0] * xs + inner[1, 1] * ys + inner[1, 2]
+        valid = (qx > -0.5) & (qx < ow - 0.5) & (qy > -0.5) & (qy < oh - 0.5)
+        m = (crops[i] @ inner)[:2]
+        img = warp(frame, m, out_hw, valid=valid)
+        if gray[i]:
+            img = np.repeat(img @ np.array([0.299, 0.587, 0.114], np.float32), 3).reshape(img.shape)
+        images[i] = np.clip(img * gain, 0, 255) if cfg.augment else img
+        labels[i] = warp(mask.astype(np.uint8), m, out_hw, nearest=True, border="zero", valid=valid)
     return normalize(images), labels

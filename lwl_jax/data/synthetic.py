@@ -227,7 +227,7 @@ def _scene(index, seed, cfg):
     drift = rng.normal(0, 0.01, 2) * (h, w)
     reach = 0.5 / np.exp(-abs(zoom_rate) * t_len) + np.abs(drift) * t_len / np.array([h, w]) + 0.05
     bh, bw = int(np.ceil(2 * reach[0] * h)), int(np.ceil(2 * reach[1] * w))
-    bg = _texture(rng, bh, bw, rng.uniform(60, 190, size=3), bg_kind)
+    bg = _texture(rng, bh, bw, rng.uniform(60, 190, size=3), bg_kind).astype(np.float32)
     actors, _ = _actors(rng, cfg)
     scene = _Scene(index, seed, cfg, bg, bg_kind, drift, actors, None, zoom_rate)
     if rng.random() < cfg.occluder_prob:
@@ -316,7 +316,8 @@ def _render(scene: _Scene, t: int, image: bool = True):
                 img[sel] = tex[yy % tex.shape[0], xx % tex.shape[1]]
     if img is not None and cfg.style is not None:
         gain_amp, rate, phase, tint, tint_rate, tint_phase = scene.light
-        img = img * (1 + gain_amp * np.sin(rate * t + phase)) * (1 + tint * np.sin(tint_rate * t + tint_phase))
+        light = (1 + gain_amp * np.sin(rate * t + phase)) * (1 + tint * np.sin(tint_rate * t + tint_phase))
+        img = img * light.astype(np.float32)
         if scene.blur is not None:
             img = _box_blur(img, *scene.blur)
     return img, lab
@@ -324,12 +325,14 @@ def _render(scene: _Scene, t: int, image: bool = True):
 
 class SyntheticVideo:
     """Video ``index`` of generator ``seed``, drawn on demand: ``labels()`` renders only the labels of every frame,
-    ``frames(ts)`` the images and labels of some frames (the same pixels as in the whole video). Call ``frames``
-    once: style None draws the frames' noise in frame order from the scene's generator."""
+    ``frames(ts)`` the images and labels of some frames (the same pixels as in the whole video). With a style the
+    drawn frames are kept for later calls; style None draws the frames' noise in frame order from the scene's
+    generator, so call its ``frames`` once."""
 
     def __init__(self, index: int, seed: int = 0, cfg: SyntheticConfig | None = None):
         self.cfg = cfg or SyntheticConfig()
         self.scene = _scene(index, seed, self.cfg)
+        self._drawn = {}                          # styled: frame -> (image, labels), kept for later calls
 
     def labels(self):
         """(labels (T, H, W) uint8, object ids)."""
@@ -345,8 +348,8 @@ class SyntheticVideo:
         """(frames (N, H, W, 3) uint8, labels (N, H, W) uint8) of frames ``ts`` (default: all)."""
         cfg = self.cfg
         ts = list(range(cfg.num_frames)) if ts is None else [int(t) for t in ts]
-        out = {}
-        order = range(max(ts) + 1) if cfg.style is None else sorted(set(ts))
+        out = self._drawn if cfg.style is not None else {}
+        order = range(max(ts) + 1) if cfg.style is None else sorted(set(ts) - set(out))
         for t in order:
             if t not in ts:                       # style None: keep the order of the noise draws
                 self._noise(t, (cfg.height, cfg.width, 3))

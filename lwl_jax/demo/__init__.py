@@ -21,10 +21,11 @@ from lwl_jax.data.synthetic import SyntheticConfig, generate
 
 # the shipped small model: configs/synthetic.py's quickstart (README, Results), exported with save_converted
 BUILTIN_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "model")
-BUILTIN_OVERRIDES = ["--config.image_sample_size=(96, 160)"]
-# built-in clips: held-out synthetic videos (generator seed 1, never seen in training), twice the training length
+BUILTIN_CONFIG = "lwl_synthetic"          # its tracker settings (lwl_jax/tracking/presets.py)
+# built-in clips: held-out synthetic videos of the training styles (generator seed 1, never seen in training), twice
+# the training length
 BUILTIN_CLIPS = {f"synthetic clip {i + 1}": i for i in range(3)}
-CLIP_CONFIG = SyntheticConfig(num_frames=24)
+CLIP_CONFIG = SyntheticConfig(192, 320, num_frames=24, style="train")
 CLIP_SEED = 1
 # brush colours = the DAVIS palette's first objects (object id = position + 1)
 OBJECT_COLORS = ["#800000", "#008000", "#808000", "#000080", "#800080"]

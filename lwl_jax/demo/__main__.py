@@ -13,7 +13,8 @@ def _main(argv) -> int:
     overrides = [a for a in argv if a.startswith("--config.")]
     p = argparse.ArgumentParser(prog="python -m lwl_jax.demo", description="Interactive LWL demo in the browser.")
     p.add_argument("--checkpoint", help="default: the small built-in model trained on synthetic shapes")
-    p.add_argument("--config", help="tracker settings (default: lwl_ytvos, lwl_boxinit for a box-init checkpoint)")
+    p.add_argument("--config", help="tracker settings (default: lwl_synthetic for the built-in model, else lwl_ytvos, "
+                                    "lwl_boxinit for a box-init checkpoint)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--max_frames", type=int, default=300, help="longest clip the page accepts")
@@ -26,14 +27,13 @@ def _main(argv) -> int:
 
     from lwl_jax.config_util import load_config
     from lwl_jax.convert.checkpoint import load_model
-    from lwl_jax.demo import BUILTIN_MODEL, BUILTIN_OVERRIDES
+    from lwl_jax.demo import BUILTIN_CONFIG, BUILTIN_MODEL
     from lwl_jax.demo.app import build_app
 
     checkpoint = a.checkpoint or BUILTIN_MODEL
-    if a.checkpoint is None:
-        overrides = BUILTIN_OVERRIDES + overrides
     kind, model, variables = load_model(checkpoint)
-    params = load_config(a.config or ("lwl_boxinit" if kind == "lwl_boxinit" else "lwl_ytvos"), overrides)
+    default = BUILTIN_CONFIG if a.checkpoint is None else ("lwl_boxinit" if kind == "lwl_boxinit" else "lwl_ytvos")
+    params = load_config(a.config or default, overrides)
     workdir = tempfile.mkdtemp(prefix="lwl_demo_")
     app = build_app(model, variables, params, kind, workdir, a.max_frames)
     print(f"LWL demo on http://{a.host}:{a.port} (checkpoint: {checkpoint})", flush=True)

@@ -1,6 +1,7 @@
 """Tracker settings of the reference's parameter files — the one source of the tracker's defaults.
 
-``lwl_ytvos`` (start from a mask) and ``lwl_boxinit`` (start from a box). ``configs/lwl_ytvos.py`` and
+``lwl_ytvos`` (start from a mask) and ``lwl_boxinit`` (start from a box); ``lwl_synthetic`` (this project's, for the
+small model of ``configs/synthetic.py``). ``configs/lwl_ytvos.py`` and
 ``configs/lwl_boxinit.py`` re-export them; ``load_config("lwl_ytvos")`` finds them by name (so an installed package
 needs no ``configs/`` folder), and ``LWLTracker`` fills any setting a caller leaves out from ``lwl_ytvos``.
 """
@@ -37,4 +38,13 @@ def lwl_boxinit() -> ml_collections.ConfigDict:
     return c
 
 
-PRESETS = {"lwl_ytvos": lwl_ytvos, "lwl_boxinit": lwl_boxinit}
+def lwl_synthetic() -> ml_collections.ConfigDict:
+    """``lwl_ytvos`` for the small synthetic-data model (``configs/synthetic.py``): 96×160 search regions of 2.5× the
+    target, as it was trained (the reference's 5× leaves a small target a few pixels of a 96×160 crop)."""
+    c = lwl_ytvos()
+    c.image_sample_size = (96, 160)
+    c.search_area_scale = 2.5
+    return c
+
+
+PRESETS = {"lwl_ytvos": lwl_ytvos, "lwl_boxinit": lwl_boxinit, "lwl_synthetic": lwl_synthetic}

@@ -85,7 +85,7 @@ def sample_builder(cfg):
     if d.kind == "synthetic":
         crops = processing_config(d) if d.get("crop", False) else None
         return SyntheticSampleBuilder(int(d.seed), synthetic_video_config(d), crops, num_test,
-                                      int(d.get("max_gap", 100)))
+                                      int(d.get("max_gap", 100)), int(d.get("reuse", 1)), int(cfg.batch_size))
     if d.kind == "vos":
         sets = open_datasets(d)
         return VOSSampleBuilder([s for s, _ in sets], [w for _, w in sets], processing_config(d), int(d.seed),
