@@ -30,10 +30,10 @@ def get_config():
                                             max_log_scale=0.2, brightness=0.2))
     c.param_rules = stage_rules("all")   # nothing frozen: the small backbone trains from scratch
     c.batch_size = 4
-    c.num_steps = 2000
+    c.num_steps = 3000
     c.steps_per_epoch = 100
     c.lr = ml_collections.ConfigDict(dict(default=1e-4, filter_optimizer=1e-4))
-    c.lr_milestones = (16,)          # epochs: ×0.2 for the last 400 steps
+    c.lr_milestones = (24,)          # epochs: ×0.2 for the last 600 steps
     c.init_scheme = "from_scratch"   # see lwl_jax/models/init.py
     c.lr_gamma = 0.2
     c.loss_weight = 100.0

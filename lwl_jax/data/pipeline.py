@@ -14,7 +14,9 @@ batch as one process. The grain iterator's state is saved with every checkpoint 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
+import threading
 
 import numpy as np
 
@@ -69,6 +71,16 @@ class VOSSampleBuilder:
                            f"too short, {bad} unreadable")
 
 
+class _Kept:
+    def __init__(self):
+        self.entry, self.ready = None, threading.Event()
+
+
+# synthetic videos kept while their samples are drawn (SyntheticSampleBuilder.reuse), shared by a process's threads
+_VIDEOS = collections.OrderedDict()
+_VIDEOS_LOCK = threading.Lock()
+
+
 class SyntheticSampleBuilder:
     """Samples of the built-in synthetic videos (``video``: the generator's settings): one of a video's targets
     visible in enough frames, frames by :func:`sample_frames`, then either
@@ -92,7 +104,6 @@ class SyntheticSampleBuilder:
                               "a video's noise in frame order, so a video cannot be revisited")
         self.seed, self.video, self.processing, self.num_test, self.max_gap = seed, video, processing, num_test, max_gap
         self.reuse, self.group = int(reuse), int(group)
-        self._videos = collections.OrderedDict()
 
     def video_number(self, index):
         """The video sample ``index`` draws first: in each run of ``group`` · ``reuse`` indices, ``group`` videos
@@ -102,18 +113,33 @@ class SyntheticSampleBuilder:
 
     def _video(self, number):
         """(video, labels, {object id: visible per frame}) of generator index ``number``, kept for the samples that
-        reuse it."""
-        entry = self._videos.pop(number, None)
-        if entry is None:
-            video = SyntheticVideo(number, self.seed, self.video)
-            labels, ids = video.labels()
-            counts = np.stack([np.bincount(f.ravel(), minlength=max(ids, default=0) + 1) for f in labels])
-            entry = (video, labels, {k: counts[:, k] > 20 for k in ids})
-        if self.reuse > 1:
-            self._videos[number] = entry
-            while len(self._videos) > 2 * self.group:
-                self._videos.popitem(last=False)
-        return entry
+        reuse it. The store is per process, not per builder: grain draws samples in several threads (each with its
+        own copy of the builder), and a thread that asks for a video another thread is drawing waits for it."""
+        key = (self.seed, dataclasses.astuple(self.video), number)
+        with _VIDEOS_LOCK:
+            kept = _VIDEOS.get(key)
+            mine = kept is None
+            if mine:
+                kept = _VIDEOS[key] = _Kept()
+                while len(_VIDEOS) > 4 * self.group:
+                    _VIDEOS.popitem(last=False)
+            else:
+                _VIDEOS.move_to_end(key)
+        if mine:
+            try:
+                video = SyntheticVideo(number, self.seed, self.video)
+                labels, ids = video.labels()
+                counts = np.stack([np.bincount(f.ravel(), minlength=max(ids, default=0) + 1) for f in labels])
+                kept.entry = (video, labels, {k: counts[:, k] > 20 for k in ids})
+            finally:
+                kept.ready.set()
+            if self.reuse == 1:
+                with _VIDEOS_LOCK:
+                    _VIDEOS.pop(key, None)
+        kept.ready.wait()
+        if kept.entry is None:
+            raise RuntimeError(f"synthetic video {number} failed in another thread")
+        return kept.entry
 
     def __call__(self, index):
         short = 0
