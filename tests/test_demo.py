@@ -198,11 +198,12 @@ def test_bad_input_gives_messages(tmp_path, checkpoint):
     with pytest.raises(DemoError, match="no box encoder"):
         first_frame_objects("boxes", {"layers": []}, None, shape, box_model=False)
     wrong = np.zeros((10, 10, 4), np.uint8)
-    with pytest.raises(DemoError, match="painted mask is 10x10 but the frame is 160x96"):
+    with pytest.raises(DemoError, match=f"painted mask is 10x10 but the frame is {shape[1]}x{shape[0]}"):
         first_frame_objects("mask", {"layers": [wrong]}, None, shape, box_model=False)
     png = tmp_path / "small.png"
     Image.fromarray(np.ones((8, 8), np.uint8), "P").save(png)
-    with pytest.raises(DemoError, match="small.png: mask size 8x8 does not match the frame size 160x96"):
+    size = f"{shape[1]}x{shape[0]}"
+    with pytest.raises(DemoError, match=f"small.png: mask size 8x8 does not match the frame size {size}"):
         first_frame_objects("mask", None, str(png), shape, box_model=False)
     with pytest.raises(DemoError, match="24 frames; this demo tracks at most 10"):
         load_clip(list(BUILTIN_CLIPS)[0], None, 10)

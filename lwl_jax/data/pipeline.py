@@ -153,6 +153,9 @@ class SyntheticSampleBuilder:
                 continue
             target = int(rng.choice(targets))
             idx = sample_frames(rng, visible[target], self.num_test, self.max_gap)
+            if idx is None:
+                short += 1
+                continue
             frames = video.frames(idx)[0]             # only the sampled frames are drawn
             masks = labels[idx] == target
             if self.processing is None:
