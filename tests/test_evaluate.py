@@ -33,8 +33,14 @@ def test_davis_end_to_end_with_late_object_and_resume(tmp_path, checkpoint, caps
     per = (out / "per-sequence_results-val.csv").read_text().splitlines()
     assert [p.split(",")[0] for p in per[1:]] == ["alpha_1", "alpha_2", "alpha_3", "beta_1", "beta_2", "beta_3"]
     assert "FPS" in capsys.readouterr().out
-    assert run_eval("--checkpoint", checkpoint[1], "--root", root, "--out", out) == 0
+    assert run_eval("--checkpoint", checkpoint[1], "--root", root, "--out", out, "--pictures", "1") == 0
     assert "resuming: 2 of 2" in capsys.readouterr().out
+    assert os.listdir(out / "pictures") == ["alpha.png"]          # input | ground truth | prediction, 6 frames
+    with Image.open(out / "pictures" / "alpha.png") as im:
+        pic = np.asarray(im.convert("RGB")).astype(int)
+    assert pic.shape == (3 * (H + 2), 110 + 6 * (W + 2), 3)
+    rows = [pic[r * (H + 2):r * (H + 2) + H, 110:] for r in range(3)]
+    assert np.abs(rows[1] - rows[0]).sum() > 0 and np.abs(rows[2] - rows[0]).sum() > 0   # masks drawn over it
 
 
 def test_bad_inputs_give_one_line_errors(tmp_path, checkpoint, capsys):
