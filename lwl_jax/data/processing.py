@@ -2,11 +2,12 @@
 augmentation), in NumPy.
 
 Per frame the target's box is jittered (size × exp(N(0,1)·σ), centre + sqrt(w·h)·c·(U(0,1) − 0.5)); a crop of
-``search_area_factor`` × the jittered box's area, with the output's aspect ratio, is cut ('inside_major': shrunk to
-fit the image along its major side, then shifted inside it), replicate-padded and resized bilinearly (masks:
+``search_area_factor``² × the jittered box's area, with the output's aspect ratio, is cut ('inside_major': shrunk
+to fit the image along its major side, then shifted inside it), replicate-padded and resized bilinearly (masks:
 nearest, zero padding). Then: joint grayscale / horizontal flip (one draw for the train frames, one for the test
 frames), per-frame rotation and scale around the centre (zero border) and brightness, and finally RGB → BGR
-minus the mean (the network's input convention).
+minus the mean (the network's input convention). The crop, flip, rotation and scale are composed, so each frame is
+resampled once.
 """
 from __future__ import annotations
 

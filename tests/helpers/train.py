@@ -1,4 +1,5 @@
-"""The tiny training config the trainer tests share (48×80 crops, a narrow ResNet, checkpoints only at the end)."""
+"""The tiny training config the trainer tests share (48×80 crops of small videos of the quickstart's styles, a
+narrow ResNet, checkpoints only at the end)."""
 import os
 import signal
 import subprocess
@@ -13,8 +14,8 @@ TINY = ["--config.model.backbone_width=8", "--config.model.feature_dim=16", "--c
         "--config.model.label_encoder_dims=(4, 8, 8)", "--config.model.decoder_mdim=8",
         "--config.model.optim_iter=2", "--config.data.height=48", "--config.data.width=80",
         "--config.batch_size=2", "--config.checkpoint_every=1000", "--config.log_every=1",
-        "--config.validation.every=0", "--config.data.worker_count=0", "--config.data.video_height=96",
-        "--config.data.video_width=160"]
+        "--config.validation.every=0", "--config.data.worker_count=0", "--config.data.video_height=64",
+        "--config.data.video_width=112"]
 
 
 def tiny_config(*extra):
