@@ -213,17 +213,24 @@ def test_bad_input_gives_messages(tmp_path, checkpoint):
         load_clip(None, str(bad), 300)
 
 
-def test_each_request_tracks_into_its_own_folder(tmp_path, checkpoint):
-    """Two requests (e.g. two browser tabs) at once never share an output folder or a zip."""
+def _small_tracking(preset, path):
+    """(tracker params, model, variables, the first 3 frames of the clip CLIP, a one-rectangle label map)."""
     from lwl_jax.config_util import load_config
-    from lwl_jax.demo import track
     from lwl_jax.tracking.video import load_tracking_model
 
-    params = load_config("lwl_ytvos", SMALL)
-    model, variables = load_tracking_model(checkpoint[1], params)
+    params = load_config(preset, SMALL)
+    model, variables = load_tracking_model(path, params)
     frames = builtin_clip(CLIP)[:3]
     labels = np.zeros(frames.shape[1:3], np.uint8)
     labels[20:50, 30:80] = 1
+    return params, model, variables, frames, labels
+
+
+def test_each_request_tracks_into_its_own_folder(tmp_path, checkpoint):
+    """Two requests (e.g. two browser tabs) at once never share an output folder or a zip."""
+    from lwl_jax.demo import track
+
+    params, model, variables, frames, labels = _small_tracking("lwl_ytvos", checkpoint[1])
     objects = {1: {"mask": labels == 1}}
     a = track(model, variables, params, frames, objects, labels, str(tmp_path))
     labels2 = np.where(labels == 1, 2, 0).astype(np.uint8)
@@ -236,15 +243,9 @@ def test_each_request_tracks_into_its_own_folder(tmp_path, checkpoint):
 
 def test_a_box_init_checkpoint_also_starts_from_a_painted_mask(tmp_path, checkpoint):
     """Mask mode on a box-init network: the tracker starts from the mask (its label encoder), not from boxes."""
-    from lwl_jax.config_util import load_config
     from lwl_jax.demo import mode_params, track
-    from lwl_jax.tracking.video import load_tracking_model
 
-    params = load_config("lwl_boxinit", SMALL)
-    model, variables = load_tracking_model(checkpoint[0], params)
-    frames = builtin_clip(CLIP)[:3]
-    labels = np.zeros(frames.shape[1:3], np.uint8)
-    labels[20:50, 30:80] = 1
+    params, model, variables, frames, labels = _small_tracking("lwl_boxinit", checkpoint[0])
     out = track(model, variables, mode_params(params, "mask"), frames, {1: {"mask": labels == 1}}, labels,
                 str(tmp_path))
     assert len([n for n in zipfile.ZipFile(out["zip"]).namelist() if n.startswith("masks/")]) == 3

@@ -111,10 +111,19 @@ class SyntheticSampleBuilder:
         block, within = divmod(int(index), self.group * self.reuse)
         return block * self.group + within % self.group
 
+    def _draw(self, number):
+        """(video, labels, {object id: visible per frame}) of generator index ``number``."""
+        video = SyntheticVideo(number, self.seed, self.video)
+        labels, ids = video.labels()
+        counts = np.stack([np.bincount(f.ravel(), minlength=max(ids, default=0) + 1) for f in labels])
+        return video, labels, {k: counts[:, k] > 20 for k in ids}
+
     def _video(self, number):
-        """(video, labels, {object id: visible per frame}) of generator index ``number``, kept for the samples that
-        reuse it. The store is per process, not per builder: grain draws samples in several threads (each with its
-        own copy of the builder), and a thread that asks for a video another thread is drawing waits for it."""
+        """``_draw(number)``, kept for the samples that reuse it. The store is per process, not per builder: grain
+        draws samples in several threads (each with its own copy of the builder), and a thread that asks for a
+        video another thread is drawing waits for it."""
+        if self.reuse == 1:
+            return self._draw(number)
         key = (self.seed, dataclasses.astuple(self.video), number)
         with _VIDEOS_LOCK:
             kept = _VIDEOS.get(key)
@@ -127,15 +136,9 @@ class SyntheticSampleBuilder:
                 _VIDEOS.move_to_end(key)
         if mine:
             try:
-                video = SyntheticVideo(number, self.seed, self.video)
-                labels, ids = video.labels()
-                counts = np.stack([np.bincount(f.ravel(), minlength=max(ids, default=0) + 1) for f in labels])
-                kept.entry = (video, labels, {k: counts[:, k] > 20 for k in ids})
+                kept.entry = self._draw(number)
             finally:
                 kept.ready.set()
-            if self.reuse == 1:
-                with _VIDEOS_LOCK:
-                    _VIDEOS.pop(key, None)
         kept.ready.wait()
         if kept.entry is None:
             raise RuntimeError(f"synthetic video {number} failed in another thread")

@@ -136,13 +136,13 @@ def process(rng, frames, masks, num_train, cfg: ProcessingConfig):
         flip[g] = rng.random() < cfg.flip_prob
     mirror = np.array([[-1.0, 0.0, ow - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
     images, labels = np.zeros((n, oh, ow, 3), np.float32), np.zeros((n, oh, ow), np.float32)
+    ys, xs = np.mgrid[0:oh, 0:ow].astype(np.float64)
     for i, (frame, mask) in enumerate(zip(frames, masks)):
         inner = mirror if flip[i] else np.eye(3)                 # output pixel -> crop pixel
         gain = 1.0
         if cfg.augment:
             inner = inner @ _homogeneous(_affine_matrix(rng, cfg, out_hw))
             gain = rng.uniform(1 - cfg.brightness, 1 + cfg.brightness)
-        ys, xs = np.mgrid[0:oh, 0:ow].astype(np.float64)
         qx = inner[0, 0] * xs + inner[0, 1] * ys + inner[0, 2]
         qy = inner[1, 0] * xs + inner[1, 1] * ys + inner[1, 2]
         valid = (qx > -0.5) & (qx < ow - 0.5) & (qy > -0.5) & (qy < oh - 0.5)

@@ -323,6 +323,10 @@ def _render(scene: _Scene, t: int, image: bool = True):
     return img, lab
 
 
+def _object_ids(labels):
+    return sorted(int(i) for i in np.unique(labels) if i)
+
+
 class SyntheticVideo:
     """Video ``index`` of generator ``seed``, drawn on demand: ``labels()`` renders only the labels of every frame,
     ``frames(ts)`` the images and labels of some frames (the same pixels as in the whole video). With a style the
@@ -337,7 +341,7 @@ class SyntheticVideo:
     def labels(self):
         """(labels (T, H, W) uint8, object ids)."""
         labels = np.stack([_render(self.scene, t, image=False)[1] for t in range(self.cfg.num_frames)])
-        return labels, sorted(int(i) for i in np.unique(labels) if i)
+        return labels, _object_ids(labels)
 
     def _noise(self, t, shape):
         if self.cfg.style is None:
@@ -368,7 +372,7 @@ def generate(index: int, seed: int = 0, cfg: SyntheticConfig | None = None):
     """Video ``index`` of generator ``seed``: (frames (T, H, W, 3) uint8, labels (T, H, W) uint8, object ids).
     The same (seed, index, cfg) always gives the same video."""
     frames, labels = SyntheticVideo(index, seed, cfg).frames()
-    return frames, labels, sorted(int(i) for i in np.unique(labels) if i)
+    return frames, labels, _object_ids(labels)
 
 
 def write_davis(root, num_videos: int, seed: int = 0, cfg: SyntheticConfig | None = None, split="val"):
