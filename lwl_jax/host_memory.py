@@ -1,12 +1,16 @@
-"""Host memory: how glibc's allocator serves XLA:CPU, and giving freed memory back to the operating system.
+"""Host memory: which C allocator serves XLA:CPU, and giving freed memory back to the operating system.
 
-``MALLOC_SETTINGS`` (``train.py`` restarts itself with them once, before any work; ``benchmarks/train_step.py``
-runs its cases with them): XLA:CPU allocates an executable's temporaries afresh at every run, many of them larger
-than glibc's largest mmap threshold (32 MiB), so by default each is a fresh ``mmap`` whose pages the kernel zeroes
-on first touch, and the worker threads' 64 MiB heaps are unmapped and mapped again. In the stage-2 training step
-at 832×480, batch 2, that page zeroing was 26 % of the time (``perf``; README, "Training step"). One arena, no
-mmap for large blocks and no trimming of the heap's top keep freed pages in the process for the next allocation.
-They can only be set in the environment before the process starts; ``LWL_JAX_MALLOC_DEFAULTS=0`` leaves them off.
+``train.py`` restarts itself once, before any work, with ``with_malloc_settings`` applied to its environment
+(``benchmarks/train_step.py`` runs its cases the same way). XLA:CPU allocates an executable's temporaries afresh at
+every run (the stage-2 training step: gigabytes per step, plus many blocks for its convolutions):
+* with gperftools' tcmalloc preloaded (``LD_PRELOAD``; Debian's ``libtcmalloc-minimal4``) the stage-2 step at
+  832×480 ran 10–15 % faster than with the glibc settings below, at lower peak RSS (README, "Training step");
+* without it, glibc's defaults map each block above the largest mmap threshold (32 MiB) afresh, so the kernel zeroes
+  its pages on first touch (26 % of the batch-2 step's time, ``perf``), and the worker threads' 64 MiB heaps are
+  unmapped and mapped again. ``MALLOC_SETTINGS`` (one arena, no mmap for large blocks, no trimming of the heap's
+  top) keep freed pages in the process, at the price of time in ``_int_malloc`` (12 % of the batch-1 step).
+Either can only be set before the process starts; ``LWL_JAX_MALLOC=glibc`` declines tcmalloc,
+``LWL_JAX_MALLOC_DEFAULTS=0`` leaves the environment alone.
 
 Compiling a large XLA program (the stage-2 training step: ~1.2 GiB of compiler data structures) leaves that memory
 freed but still resident in the C allocator's heap (with glibc's defaults the step's one large block is mapped
@@ -33,29 +37,61 @@ def _malloc_trim():
 
 
 MALLOC_SETTINGS = {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "68719476736"}
+TCMALLOC_NAMES = ("tcmalloc_minimal", "tcmalloc")      # gperftools (Debian: libtcmalloc-minimal4)
+
+
+@functools.lru_cache(maxsize=None)
+def find_tcmalloc() -> str | None:
+    """The shared library of gperftools' tcmalloc if the system has one (a name ``LD_PRELOAD`` finds), else None."""
+    for name in TCMALLOC_NAMES:
+        found = ctypes.util.find_library(name)
+        if found:
+            return found
+    return None
 
 
 def with_malloc_settings(env) -> dict:
-    """A copy of ``env`` with ``MALLOC_SETTINGS`` added (a variable already set wins; none with
-    ``LWL_JAX_MALLOC_DEFAULTS=0``, or off Linux)."""
+    """A copy of ``env`` for XLA:CPU: tcmalloc preloaded where the system has it (``LWL_JAX_MALLOC=glibc`` declines
+    it), otherwise ``MALLOC_SETTINGS`` (a variable already set wins); unchanged with ``LWL_JAX_MALLOC_DEFAULTS=0``
+    or off Linux."""
     env = dict(env)
-    if env.get("LWL_JAX_MALLOC_DEFAULTS", "1") != "0" and sys.platform.startswith("linux"):
-        for k, v in MALLOC_SETTINGS.items():
-            env.setdefault(k, v)
+    if env.get("LWL_JAX_MALLOC_DEFAULTS", "1") == "0" or not sys.platform.startswith("linux"):
+        return env
+    lib = find_tcmalloc() if env.get("LWL_JAX_MALLOC", "tcmalloc") != "glibc" else None
+    if lib is not None:
+        preload = env.get("LD_PRELOAD", "").split()
+        if not any("tcmalloc" in p for p in preload):
+            env["LD_PRELOAD"] = " ".join(preload + [lib])
+        return env
+    for k, v in MALLOC_SETTINGS.items():
+        env.setdefault(k, v)
     return env
 
 
 def restart_with_malloc_settings():
-    """Replace this process by the same command with ``MALLOC_SETTINGS`` in its environment (same PID, so
-    signals and process managers are unaffected); nothing when they are already there or not wanted."""
+    """Replace this process by the same command with ``with_malloc_settings`` applied to its environment (same
+    PID, so signals and process managers are unaffected); nothing when they are already there or not wanted."""
     env = with_malloc_settings(os.environ)
     if env != dict(os.environ) and _malloc_trim() is not None:
         os.execve(sys.executable, [sys.executable] + sys.orig_argv[1:], env)
 
 
+def _tcmalloc_release():
+    """gperftools' ``MallocExtension_ReleaseFreeMemory`` when tcmalloc serves this process, else None."""
+    try:
+        return ctypes.CDLL(None).MallocExtension_ReleaseFreeMemory
+    except (OSError, AttributeError):
+        return None
+
+
 def release_freed_memory() -> bool:
-    """Collect Python garbage and return the C heap's free pages to the OS (glibc ``malloc_trim``). True if the
-    allocator gave memory back; False where it cannot (another C library) or had nothing to give."""
+    """Collect Python garbage and return the C heap's free pages to the OS (tcmalloc's ``ReleaseFreeMemory`` when
+    it serves this process, else glibc's ``malloc_trim``). True if the allocator was asked to give memory back
+    (glibc: and gave some); False where it cannot (another C library) or glibc had nothing to give."""
     gc.collect()
+    tc = _tcmalloc_release()
+    if tc is not None:
+        tc()
+        return True
     trim = _malloc_trim()
     return bool(trim(0)) if trim is not None else False

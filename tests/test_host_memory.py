@@ -1,25 +1,38 @@
-"""glibc allocator settings for XLA:CPU (``lwl_jax/host_memory.py``): train.py restarts itself once with them."""
+"""Allocator settings for XLA:CPU (``lwl_jax/host_memory.py``): train.py restarts itself once with tcmalloc
+preloaded (or, without it, glibc settings)."""
 import os
 import subprocess
 import sys
 
-from lwl_jax.host_memory import MALLOC_SETTINGS, with_malloc_settings
+from lwl_jax.host_memory import MALLOC_SETTINGS, find_tcmalloc, with_malloc_settings
 
-SCRIPT = ("import os; from lwl_jax.host_memory import restart_with_malloc_settings as r; r(); "
-          "print(os.getpid(), os.environ.get('MALLOC_ARENA_MAX'), os.environ.get('MALLOC_MMAP_MAX_'))")
+SCRIPT = ("import os; from lwl_jax.host_memory import restart_with_malloc_settings as r, release_freed_memory as f; "
+          "r(); print(os.getpid(), os.environ.get('LD_PRELOAD'), os.environ.get('MALLOC_ARENA_MAX'), "
+          "os.environ.get('MALLOC_MMAP_MAX_'), f())")
 
 
-def test_settings_are_added_unless_set_or_opted_out():
-    env = with_malloc_settings({"PATH": "/bin", "MALLOC_ARENA_MAX": "4"})
+def test_tcmalloc_is_preferred_glibc_settings_otherwise_unless_set_or_opted_out():
+    assert find_tcmalloc(), "gperftools' tcmalloc is missing: apt-get install libtcmalloc-minimal4 (README, Install)"
+    env = with_malloc_settings({"PATH": "/bin", "LD_PRELOAD": "libfoo.so"})
+    assert env["LD_PRELOAD"] == f"libfoo.so {find_tcmalloc()}" and "MALLOC_ARENA_MAX" not in env
+    assert with_malloc_settings(env) == env                        # already preloaded: unchanged
+    env = with_malloc_settings({"PATH": "/bin", "MALLOC_ARENA_MAX": "4", "LWL_JAX_MALLOC": "glibc"})
     assert env["MALLOC_ARENA_MAX"] == "4" and env["MALLOC_MMAP_MAX_"] == MALLOC_SETTINGS["MALLOC_MMAP_MAX_"]
+    assert "LD_PRELOAD" not in env
     assert with_malloc_settings({"LWL_JAX_MALLOC_DEFAULTS": "0"}) == {"LWL_JAX_MALLOC_DEFAULTS": "0"}
 
 
-def test_the_process_restarts_itself_with_the_settings_keeping_its_pid():
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
-    p = subprocess.Popen([sys.executable, "-c", SCRIPT], env=env, stdout=subprocess.PIPE, text=True)
+def _restarted(**extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "LD_PRELOAD"}
+    p = subprocess.Popen([sys.executable, "-c", SCRIPT], env={**env, **extra}, stdout=subprocess.PIPE, text=True)
     out = p.communicate(timeout=120)[0].split()
-    assert out == [str(p.pid), "1", "0"], out
-    off = subprocess.run([sys.executable, "-c", SCRIPT], env={**env, "LWL_JAX_MALLOC_DEFAULTS": "0"},
-                         capture_output=True, text=True, timeout=120).stdout.split()
-    assert off[1:] == ["None", "None"], off
+    assert p.returncode == 0 and out[0] == str(p.pid), out          # replaced itself: same PID
+    return out[1:]
+
+
+def test_the_process_restarts_itself_with_the_allocator_keeping_its_pid():
+    preload, arena, mmap_max, released = _restarted()
+    assert preload == find_tcmalloc() and (arena, mmap_max) == ("None", "None")
+    assert released == "True"                           # tcmalloc's ReleaseFreeMemory was found and called
+    assert _restarted(LWL_JAX_MALLOC="glibc")[:3] == ["None", "1", "0"]
+    assert _restarted(LWL_JAX_MALLOC_DEFAULTS="0")[:3] == ["None", "None", "None"]

@@ -13,6 +13,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from lwl_jax.models.layers import ConvReLU, batch_norm, conv
+from lwl_jax.ops.conv import conv2d
 from lwl_jax.ops.resize import resize
 
 STAGE_WIDTH_FACTORS = {"layer4": 4, "layer3": 2, "layer2": 2, "layer1": 1}
@@ -111,8 +112,32 @@ class Upsampler(nn.Module):
     def __call__(self, x, image_size):
         x = resize(x, (2 * x.shape[1], 2 * x.shape[2]), "bicubic")
         x = nn.relu(conv(self.in_dim // 2, 3, name="conv1", dtype=self.dtype)(x))
-        x = resize(x, tuple(image_size), "bicubic")
-        return conv(1, 3, name="conv2", dtype=self.dtype)(x)
+        return ResizedConv3x3(1, self.dtype, name="conv2")(x, tuple(image_size))
+
+
+class ResizedConv3x3(nn.Module):
+    """conv3×3(bicubic(x, size)) with the parameters of ``conv(features, 3)``, computed in the other order.
+
+    Both steps are linear and the resize acts on each channel alone, so the kernel's channel contraction commutes
+    with it: each of the 9 taps contracts x's channels at x's resolution (one 1×1 convolution to 9·features
+    channels), only those are resized, and the output sums each tap's map shifted by its offset (zero outside,
+    as the convolution's padding). The same function up to float32 rounding; for the up-sampler's 32 → 1
+    convolution it resizes 9 channels instead of 32 and never holds a 32-channel image-sized tensor (forward or
+    backward).
+    """
+    features: int
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, size):
+        f, c = self.features, x.shape[-1]
+        k = self.param("kernel", nn.initializers.lecun_normal(), (3, 3, c, f), jnp.float32)
+        b = self.param("bias", nn.initializers.zeros, (f,), jnp.float32)
+        taps = conv2d(x.astype(self.dtype), jnp.moveaxis(k, 2, 0).reshape(1, 1, c, 9 * f).astype(self.dtype))
+        taps = jnp.pad(resize(taps, size, "bicubic"), ((0, 0), (1, 1), (1, 1), (0, 0)))
+        h, w = size
+        y = sum(taps[:, i:i + h, j:j + w, (3 * i + j) * f:(3 * i + j + 1) * f] for i in range(3) for j in range(3))
+        return y + b.astype(self.dtype)
 
 
 class Decoder(nn.Module):
