@@ -39,14 +39,15 @@ REFBENCH = os.path.join(os.path.dirname(ROOT), "shared", "refbench", "refbench.p
 REF_PY = os.environ.get("LWL_REF_PYTHON", os.path.expanduser("~/.cache/lwl-reference/refenv/bin/python"))
 
 
-def reference_run(args: list[str]) -> dict:
-    """The reference's benchmark (``refbench.py ARGS``) in its own Python; its JSON result."""
+def reference_run(args: list[str], env: dict | None = None) -> dict:
+    """The reference's benchmark (``refbench.py ARGS``) in its own Python (``env``: its environment, default
+    this process's); its JSON result."""
     if not os.path.isfile(REF_PY):
         sys.exit(f"error: {REF_PY}: the reference's Python is missing (run ../shared/refbench/setup.sh, "
                  "or set LWL_REF_PYTHON)")
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "ref.json")
-        subprocess.run([REF_PY, REFBENCH, *args, "--json", out], check=True)
+        subprocess.run([REF_PY, REFBENCH, *args, "--json", out], check=True, env=env)
         with open(out) as f:
             return json.load(f)
 
@@ -99,31 +100,58 @@ def tracker(a):
     report("vs_reference_tracker", rows, a.json)
 
 
-def train(a):
+def _ours_train_step(a, malloc: str) -> dict:
+    """lwl_jax's stage-2 step (benchmarks/train_step.py's case) in its own process, with the allocator train.py
+    uses (``malloc="tcmalloc"``, lwl_jax/host_memory.py) or its glibc settings (``"glibc"``)."""
+    from lwl_jax.host_memory import with_malloc_settings
+
     h, w = (int(v) for v in a.hw.split("x"))
-    ref = reference_run(["train", "--hw", a.hw, "--batch", str(a.batch), "--steps", str(a.steps), "--warmup", "2"])
     case = {"name": f"stage2 {a.hw} b{a.batch}", "config": "stage2.py", "repeats": a.steps,
             "overrides": ["--config.data.worker_count=0", "--config.init_checkpoint=",
                           "--config.validation.every=0", f"--config.batch_size={a.batch}",
                           f"--config.data.height={h}", f"--config.data.width={w}"] + list(a.override)}
-    from lwl_jax.host_memory import with_malloc_settings
-
     res = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "train_step.py"), "--case",
                           json.dumps(case)], capture_output=True, text=True,
-                         env=with_malloc_settings(os.environ))         # as train.py runs
+                         env=with_malloc_settings({**os.environ, "LWL_JAX_MALLOC": malloc}))
     line = [x for x in res.stdout.splitlines() if x.startswith("RESULT ")]
     if res.returncode != 0 or not line:
         sys.exit(f"lwl_jax's step failed:\n{res.stderr[-3000:]}")
-    ours = json.loads(line[0][len("RESULT "):])
-    ref_step, ref_rss = ref["step_ms"]["median"] / 1000, ref["peak_rss_mb"] / 1024
-    row = {"hw": a.hw, "batch": a.batch, "ref_step_s": ref_step, "ours_step_s": ours["step_s"],
-           "ratio_step": ref_step / ours["step_s"], "ref_forward_s": ref["forward_ms"]["median"] / 1000,
-           "ref_backward_s": ref["backward_ms"]["median"] / 1000, "ref_peak_rss_GiB": ref_rss,
-           "ours_peak_rss_GiB": ours["peak_GiB"], "rss_ours_over_ref": ours["peak_GiB"] / ref_rss,
-           "ours_xla_temp_GiB": ours["xla_temp_GiB"], "ours_compile_s": ours["compile_s"]}
+    return json.loads(line[0][len("RESULT "):])
+
+
+def train(a):
+    """Rows: the reference as its users run it (glibc's malloc) and with tcmalloc preloaded; lwl_jax as train.py
+    runs it (tcmalloc where the system has it) and with its glibc settings. Ratios against the reference's
+    default run; the other rows say how much of a difference the allocator alone makes."""
+    from lwl_jax.host_memory import find_tcmalloc
+
+    args = ["train", "--hw", a.hw, "--batch", str(a.batch), "--steps", str(a.steps), "--warmup", "2"]
+    runs = [("reference", "glibc", lambda: reference_run(args))]
+    if find_tcmalloc():
+        runs.append(("reference", "tcmalloc", lambda: reference_run(
+            args, {**os.environ, "LD_PRELOAD": find_tcmalloc()})))
+        runs.append(("lwl_jax", "tcmalloc", lambda: _ours_train_step(a, "tcmalloc")))
+    runs.append(("lwl_jax", "glibc", lambda: _ours_train_step(a, "glibc")))
+    rows = []
+    for who, malloc, fn in runs:
+        r = fn()
+        if who == "reference":
+            row = {"who": who, "malloc": malloc, "step_s": r["step_ms"]["median"] / 1000,
+                   "forward_s": r["forward_ms"]["median"] / 1000, "backward_s": r["backward_ms"]["median"] / 1000,
+                   "peak_rss_GiB": r["peak_rss_mb"] / 1024}
+        else:
+            row = {"who": who, "malloc": malloc, "step_s": r["step_s"], "peak_rss_GiB": r["peak_GiB"],
+                   "xla_temp_GiB": r["xla_temp_GiB"], "compile_s": r["compile_s"]}
+        rows.append({"hw": a.hw, "batch": a.batch, **row})
+        print(rows[-1], flush=True)
+    base = rows[0]
+    for row in rows:
+        row["ref_over_this_step"] = base["step_s"] / row["step_s"]
+        row["rss_this_over_ref"] = row["peak_rss_GiB"] / base["peak_rss_GiB"]
     print(f"reference (refbench LWLActor, torch CPU) vs lwl_jax (benchmarks/train_step.py), stage-2 step at "
-          f"{a.hw}, batch {a.batch}; ratio_step = reference / lwl_jax (> 1: lwl_jax faster)")
-    report("vs_reference_train", [row], a.json)
+          f"{a.hw}, batch {a.batch}, median of {a.steps} steps; ref_over_this_step = the reference's default step "
+          "time / this row's (> 1: faster than the reference as its users run it)")
+    report("vs_reference_train", rows, a.json)
 
 
 def main():
@@ -136,7 +164,7 @@ def main():
     t = sub.add_parser("train")
     t.add_argument("--hw", default="480x832")
     t.add_argument("--batch", type=int, default=1)
-    t.add_argument("--steps", type=int, default=4)
+    t.add_argument("--steps", type=int, default=6)
     t.add_argument("--override", nargs="*", default=[], help="extra --config.key=value for lwl_jax")
     t.add_argument("--json")
     a = p.parse_args()

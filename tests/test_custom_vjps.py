@@ -1,10 +1,11 @@
-"""The hand-written backward passes (1×1 convolutions, periodic up-sampling, the Lovász loss) give the gradients of
-the plain formulations they replace."""
+"""The hand-written backward passes (1×1 convolutions, periodic up-sampling, the Lovász loss, the up-sampler's last
+convolution as resized taps) give the gradients of the plain formulations they replace."""
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from lwl_jax.models.decoder import ResizedConv3x3
 from lwl_jax.ops import resize as R
 from lwl_jax.ops.conv import _xla_conv, conv2d
 from lwl_jax.training.loss import lovasz_grad, lovasz_loss
@@ -36,6 +37,27 @@ def test_upsampling_adjoint_is_the_interpolation_matrix_transposed(size, out, me
     dx = jax.vjp(lambda a: R.resize(a, out, method), x)[1](jnp.asarray(g, jnp.float32))[0]
     mh, mw = R.resize_matrix(size[0], out[0], method), R.resize_matrix(size[1], out[1], method)
     np.testing.assert_allclose(dx, np.einsum("oh,pw,nopc->nhwc", mh, mw, g), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("features,size", [(1, (24, 34)), (2, (13, 17))])
+def test_resized_conv3x3_is_the_conv_of_the_resized_map(features, size):
+    """The up-sampler's last step: conv3×3(bicubic(x)) with the parameters of ``conv(features, 3)``, computed as
+    9 low-resolution taps resized and summed (``ResizedConv3x3``, ``ops.conv.tap_sum3x3``): same values and
+    gradients (w.r.t. input, kernel and bias) as the plain order, to float32 rounding."""
+    from lwl_jax.models.layers import conv
+
+    rng = np.random.default_rng(3)
+    x = jnp.asarray(rng.standard_normal((2, 6, 8, 5)), jnp.float32)
+    p = {"kernel": jnp.asarray(rng.standard_normal((3, 3, 5, features)), jnp.float32),
+         "bias": jnp.asarray(rng.standard_normal(features), jnp.float32)}
+    assert jax.tree_util.tree_structure(ResizedConv3x3(features).init(jax.random.PRNGKey(0), x, size)["params"]) \
+        == jax.tree_util.tree_structure(p)
+    y, vjp = jax.vjp(lambda p, x: ResizedConv3x3(features).apply({"params": p}, x, size), p, x)
+    y_ref, vjp_ref = jax.vjp(lambda p, x: conv(features, 3).apply({"params": p}, R.resize(x, size, "bicubic")), p, x)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-5)
+    dy = jnp.asarray(rng.standard_normal(y.shape), jnp.float32)
+    for got, want in zip(jax.tree_util.tree_leaves(vjp(dy)), jax.tree_util.tree_leaves(vjp_ref(dy))):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
 def _lovasz_sorted_reference(logits, labels):

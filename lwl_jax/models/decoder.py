@@ -13,7 +13,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from lwl_jax.models.layers import ConvReLU, batch_norm, conv
-from lwl_jax.ops.conv import conv2d
+from lwl_jax.ops.conv import conv2d, tap_sum3x3
 from lwl_jax.ops.resize import resize
 
 STAGE_WIDTH_FACTORS = {"layer4": 4, "layer3": 2, "layer2": 2, "layer1": 1}
@@ -134,10 +134,7 @@ class ResizedConv3x3(nn.Module):
         k = self.param("kernel", nn.initializers.lecun_normal(), (3, 3, c, f), jnp.float32)
         b = self.param("bias", nn.initializers.zeros, (f,), jnp.float32)
         taps = conv2d(x.astype(self.dtype), jnp.moveaxis(k, 2, 0).reshape(1, 1, c, 9 * f).astype(self.dtype))
-        taps = jnp.pad(resize(taps, size, "bicubic"), ((0, 0), (1, 1), (1, 1), (0, 0)))
-        h, w = size
-        y = sum(taps[:, i:i + h, j:j + w, (3 * i + j) * f:(3 * i + j + 1) * f] for i in range(3) for j in range(3))
-        return y + b.astype(self.dtype)
+        return tap_sum3x3(resize(taps, size, "bicubic"), f) + b.astype(self.dtype)
 
 
 class Decoder(nn.Module):

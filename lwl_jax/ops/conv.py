@@ -67,3 +67,28 @@ def _conv2d_bwd(stride, padding, res, dy):
 
 
 conv2d.defvjp(_conv2d_fwd, _conv2d_bwd)
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(1,))
+def tap_sum3x3(taps, features: int):
+    """y[p] = Σ_{i,j} taps[p + (i - 1, j - 1), (3i + j)·f : (3i + j + 1)·f] (zero outside): the last step of a 3×3
+    convolution (stride 1, padding 1) whose 9 per-tap channel contractions ``taps`` (N, H, W, 9·f) are already
+    done. The backward is one concatenation of 9 shifted slices of the padded output gradient (the transposes of
+    the 9 slices would be 9 image-sized pads)."""
+    h, w = taps.shape[1:3]
+    p = jnp.pad(taps, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    f = features
+    return sum(p[:, i:i + h, j:j + w, (3 * i + j) * f:(3 * i + j + 1) * f] for i in range(3) for j in range(3))
+
+
+def _tap_sum3x3_fwd(taps, features):
+    return tap_sum3x3(taps, features), None
+
+
+def _tap_sum3x3_bwd(features, _, dy):
+    h, w = dy.shape[1:3]
+    p = jnp.pad(dy, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    return (jnp.concatenate([p[:, 2 - i:2 - i + h, 2 - j:2 - j + w] for i in range(3) for j in range(3)], -1),)
+
+
+tap_sum3x3.defvjp(_tap_sum3x3_fwd, _tap_sum3x3_bwd)
