@@ -9,6 +9,9 @@ transposing the activations to a (C, H, W, N) layout, which cost more than the a
   (a contraction over the row axis of row-major arrays, which needs no relayout); the input gradient is the forward
   1×1 convolution of ``dy`` with the transposed kernel, scattered back to the strided positions by an interior pad;
 * k×k convolutions keep XLA's own gradients (measured: a tap-by-tap kernel gradient was 1.7–4.7× slower).
+
+``tap_sum3x3`` is the last step of a 3×3 convolution whose per-tap channel contractions were done elsewhere (the
+decoder's up-sampler contracts before resizing, ``lwl_jax.models.decoder.ResizedConv3x3``).
 """
 from __future__ import annotations
 
@@ -75,14 +78,17 @@ def tap_sum3x3(taps, features: int):
     convolution (stride 1, padding 1) whose 9 per-tap channel contractions ``taps`` (N, H, W, 9·f) are already
     done. The backward is one concatenation of 9 shifted slices of the padded output gradient (the transposes of
     the 9 slices would be 9 image-sized pads)."""
+    return _tap_sum3x3(taps, features)
+
+
+def _tap_sum3x3(taps, f):
     h, w = taps.shape[1:3]
     p = jnp.pad(taps, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    f = features
     return sum(p[:, i:i + h, j:j + w, (3 * i + j) * f:(3 * i + j + 1) * f] for i in range(3) for j in range(3))
 
 
 def _tap_sum3x3_fwd(taps, features):
-    return tap_sum3x3(taps, features), None
+    return _tap_sum3x3(taps, features), None
 
 
 def _tap_sum3x3_bwd(features, _, dy):
