@@ -103,13 +103,13 @@ def tracker(a):
 def _ours_train_step(a, malloc: str) -> dict:
     """lwl_jax's stage-2 step (benchmarks/train_step.py's case) in its own process, with the allocator train.py
     uses (``malloc="tcmalloc"``, lwl_jax/host_memory.py) or its glibc settings (``"glibc"``)."""
+    from benchmarks.train_step import STAGE2
     from lwl_jax.host_memory import with_malloc_settings
 
     h, w = (int(v) for v in a.hw.split("x"))
     case = {"name": f"stage2 {a.hw} b{a.batch}", "config": "stage2.py", "repeats": a.steps,
-            "overrides": ["--config.data.worker_count=0", "--config.init_checkpoint=",
-                          "--config.validation.every=0", f"--config.batch_size={a.batch}",
-                          f"--config.data.height={h}", f"--config.data.width={w}"] + list(a.override)}
+            "overrides": STAGE2 + [f"--config.batch_size={a.batch}", f"--config.data.height={h}",
+                                   f"--config.data.width={w}"] + list(a.override)}
     res = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "train_step.py"), "--case",
                           json.dumps(case)], capture_output=True, text=True,
                          env=with_malloc_settings({**os.environ, "LWL_JAX_MALLOC": malloc}))
@@ -127,9 +127,9 @@ def train(a):
 
     args = ["train", "--hw", a.hw, "--batch", str(a.batch), "--steps", str(a.steps), "--warmup", "2"]
     runs = [("reference", "glibc", lambda: reference_run(args))]
-    if find_tcmalloc():
-        runs.append(("reference", "tcmalloc", lambda: reference_run(
-            args, {**os.environ, "LD_PRELOAD": find_tcmalloc()})))
+    tcmalloc = find_tcmalloc()
+    if tcmalloc:
+        runs.append(("reference", "tcmalloc", lambda: reference_run(args, {**os.environ, "LD_PRELOAD": tcmalloc})))
         runs.append(("lwl_jax", "tcmalloc", lambda: _ours_train_step(a, "tcmalloc")))
     runs.append(("lwl_jax", "glibc", lambda: _ours_train_step(a, "glibc")))
     rows = []

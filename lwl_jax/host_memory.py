@@ -4,7 +4,8 @@
 (``benchmarks/train_step.py`` runs its cases the same way). XLA:CPU allocates an executable's temporaries afresh at
 every run (the stage-2 training step: gigabytes per step, plus many blocks for its convolutions):
 * with gperftools' tcmalloc preloaded (``LD_PRELOAD``; Debian's ``libtcmalloc-minimal4``) the stage-2 step at
-  832×480 ran 10–15 % faster than with the glibc settings below, at lower peak RSS (README, "Training step");
+  832×480, batch 1, took 9.2–9.4 s against 11.0–12.6 s with the glibc settings below in two side-by-side runs, at
+  lower peak RSS (3.8 against 3.9 GiB; README, "Training step");
 * without it, glibc's defaults map each block above the largest mmap threshold (32 MiB) afresh, so the kernel zeroes
   its pages on first touch (26 % of the batch-2 step's time, ``perf``), and the worker threads' 64 MiB heaps are
   unmapped and mapped again. ``MALLOC_SETTINGS`` (one arena, no mmap for large blocks, no trimming of the heap's
