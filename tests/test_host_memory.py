@@ -36,3 +36,20 @@ def test_the_process_restarts_itself_with_the_allocator_keeping_its_pid():
     assert released == "True"                           # tcmalloc's ReleaseFreeMemory was found and called
     assert _restarted(LWL_JAX_MALLOC="glibc")[:3] == ["None", "1", "0"]
     assert _restarted(LWL_JAX_MALLOC_DEFAULTS="0")[:3] == ["None", "None", "None"]
+
+
+def test_compile_step_drops_jax_caches_only_for_steps_with_large_temporaries(monkeypatch):
+    import jax
+    import jax.numpy as jnp
+
+    from lwl_jax.training import trainer
+
+    other = jax.jit(lambda x: x * 2)
+    other(jnp.ones(3))                                  # some other jitted function, traced and cached
+    step = jax.jit(lambda s, b: (s + b.sum(), {"loss": b.mean()}))
+    args = (jnp.zeros(()), jnp.ones((8, 8)))
+    compiled = trainer.compile_step(step, *args)        # temporaries far below CLEAR_CACHES_ABOVE: caches kept
+    assert other._cache_size() == 1 and float(compiled(*args)[0]) == 64.0
+    monkeypatch.setattr(trainer, "CLEAR_CACHES_ABOVE", 0)
+    compiled = trainer.compile_step(step, *args)
+    assert other._cache_size() == 0 and float(compiled(*args)[0]) == 64.0
