@@ -21,10 +21,12 @@ def get_config():
     c.model = ml_collections.ConfigDict(dict(
         backbone_blocks=(1, 1, 1, 1), backbone_width=16, feature_dim=64, num_filters=8,
         label_encoder_dims=(8, 16, 32), decoder_mdim=16, optim_iter=5, remat_backbone=False, remat_learner=False,
-        remat_frames=False, dtype="float32"))
-    # 96×160 crops of 2.5× the (jittered) target box from 192×320 videos of the training styles, as the tracker
-    # sees its search region (search_area_scale 2.5 below); the reference's centre jitter is meant for crops of 5×,
-    # so it is halved with the crop (else test targets leave their crops); each video serves 4 batches (reuse)
+        remat_frames=False, dtype="float32", target_stride=8))
+    # target_stride=8: target features and labels at stride 8 (a 12×20 map of a 96×160 crop instead of 6×10).
+    # 96×160 crops of 2.5× the (jittered) target box from 192×320 videos of the training styles, near what the
+    # tracker sees (its search region is 2× the target, preset lwl_synthetic); the reference's centre jitter is meant
+    # for crops of 5×, so it is halved with the crop (else test targets leave their crops); each video serves 4
+    # batches (reuse)
     c.data = ml_collections.ConfigDict(dict(kind="synthetic", seed=0, style="train", height=96, width=160,
                                             video_height=192, video_width=320, num_frames=12, num_test_frames=3,
                                             worker_count=1, reuse=4, crop=True, search_area_factor=2.5,
@@ -44,7 +46,7 @@ def get_config():
     c.accum_steps = 1
     c.image_every = 100
     c.validation = ml_collections.ConfigDict(dict(
-        every=1000, kind="synthetic", seed=1, num_sequences=10, styles=("train", "heldout"), tracker="lwl_synthetic",
+        every=1500, kind="synthetic", seed=1, num_sequences=10, styles=("train", "heldout"), tracker="lwl_synthetic",
         tracker_overrides=()))
     c.checkpoint_every = 500
     c.keep_checkpoints = 3

@@ -15,6 +15,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from lwl_jax.models.layers import batch_norm, conv, max_pool_3x3_s2
+from lwl_jax.ops.materialize import materialize
 
 LAYERS = ("layer1", "layer2", "layer3", "layer4")
 
@@ -78,6 +79,7 @@ class ResNet(nn.Module):
     output_layers: Sequence[str] = LAYERS
     remat: bool = False
     dtype: Any = jnp.float32
+    layer3_stride: int = 2                # 1: layer3 stays at stride 8 (and layer4 at 16), for small inputs
 
     @nn.compact
     def __call__(self, x, output_layers: Sequence[str] | None = None):
@@ -89,8 +91,10 @@ class ResNet(nn.Module):
         x = nn.relu(batch_norm(name="bn1", dtype=self.dtype)(x))
         x = max_pool_3x3_s2(x)
         for i, name in enumerate(LAYERS[: last + 1]):
-            x = ResLayer(self.base_width * 2 ** i, self.blocks[i], 1 if i == 0 else 2, self.stride_in_1x1,
+            stride = 1 if i == 0 else self.layer3_stride if name == "layer3" else 2
+            x = ResLayer(self.base_width * 2 ** i, self.blocks[i], stride, self.stride_in_1x1,
                          self.remat, self.dtype, name=name)(x)
+            x = materialize(x)              # one buffer, not recomputed in the backward (lwl_jax/ops/materialize.py)
             if name in output_layers:
                 out[name] = x
         return out

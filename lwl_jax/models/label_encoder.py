@@ -20,6 +20,7 @@ class LabelEncoder(nn.Module):
     dims: Sequence[int] = (16, 32, 64)
     num_filters: int = 16
     dtype: Any = jnp.float32
+    stride: int = 16                      # 8: the last residual block keeps its resolution (LWLNet.target_stride)
 
     @nn.compact
     def __call__(self, masks):
@@ -28,7 +29,7 @@ class LabelEncoder(nn.Module):
         x = ConvReLU(self.dims[0], 3, 2, dtype=self.dtype, name="conv_block")(x)
         x = max_pool_3x3_s2(x)
         x = ResBlock(self.dims[1], 2, self.dtype, name="res1")(x)
-        x = ResBlock(self.dims[2], 2, self.dtype, name="res2")(x)
+        x = ResBlock(self.dims[2], 2 if self.stride == 16 else 1, self.dtype, name="res2")(x)
         labels = ConvReLU(self.num_filters, 3, dtype=self.dtype, name="label_pred")(x)
         # W starts as the constant 1 (reference initialisation): weight 0, bias 1.
         weights = conv(self.num_filters, 3, dtype=self.dtype, kernel_init=nn.initializers.zeros,

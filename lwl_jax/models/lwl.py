@@ -95,14 +95,20 @@ class LWLNet(nn.Module):
     remat_frames: bool = False            # training forward: test frames one at a time, recomputed in the backward
     dtype: Any = jnp.float32              # compute dtype of backbone, encoders and decoder (learner stays f32)
     learner_strategy: Optional[str] = None  # T and A over sequences: 'loop', 'vmap'; None: by backend (learner.py)
+    target_stride: int = 16               # of the target features and labels; 8 for small inputs (layer3 keeps
+                                          # layer2's resolution, E/W's last block does not downsample)
 
     def setup(self):
+        if self.target_stride not in (8, 16):
+            raise ValueError(f"target_stride must be 8 or 16, got {self.target_stride!r}")
         self.feature_extractor = ResNet(tuple(self.backbone_blocks), self.backbone_width, self.stride_in_1x1,
-                                        LAYERS, self.remat_backbone, self.dtype)
+                                        LAYERS, self.remat_backbone, self.dtype,
+                                        layer3_stride=2 if self.target_stride == 16 else 1)
         self.target_model = TargetModel(self.feature_dim, self.filter_size, self.init_filter_reg, self.dtype)
         self.decoder = Decoder(self.num_filters, self.decoder_mdim, ("layer4", "layer3", "layer2", "layer1"),
                                self.dtype)
-        self.label_encoder = LabelEncoder(tuple(self.label_encoder_dims), self.num_filters, self.dtype)
+        self.label_encoder = LabelEncoder(tuple(self.label_encoder_dims), self.num_filters, self.dtype,
+                                          stride=self.target_stride)
         if self.box_encoder:
             self.box_label_encoder = BoxEncoder(tuple(self.box_dims), self.num_filters, self.dtype)
 
