@@ -15,7 +15,8 @@ reports one, otherwise the process's peak RSS.
 Prints a table and writes ``benchmarks/results/train_step.json``.
 
 One case alone (JSON; ``"breakdown": true`` adds the step's parts timed alone, ``"compile_only": true`` compiles
-without running and reports XLA's temporary and argument memory, e.g. for the paper's batch of 20)::
+without running and reports XLA's temporary and argument memory, e.g. for the paper's batch of 20; ``"materialize":
+false`` leaves the backbone's layer outputs to XLA's fusion, for comparison)::
 
     python benchmarks/train_step.py --case '{"name": "b20", "config": "stage2.py", "compile_only": true,
         "overrides": ["--config.batch_size=20", "--config.init_checkpoint=", "--config.validation.every=0",
@@ -42,6 +43,9 @@ def run_case(case):
     from lwl_jax.config_util import load_config
     from lwl_jax.training.trainer import build_training, compile_step, shard_batch
 
+    if case.get("materialize") is False:          # A/B: layer outputs left to XLA's fusion (lwl_jax/ops/materialize.py)
+        import lwl_jax.models.backbone as backbone
+        backbone.materialize = lambda x: x
     cfg = load_config(os.path.join(ROOT, "configs", case["config"]), case.get("overrides", []))
     devices = jax.devices()[:case.get("devices", 1)]
     run = build_training(cfg, devices)

@@ -7,9 +7,9 @@
         --root data/synth_train_style --out results/lwl_train_style --pictures 6
 
 (and the same two commands with ``heldout`` for the style-held-out split). The model is exported to
-``runs/synthetic/export`` when training ends. Expected (README, Results): 19 min on 2 CPU cores; J&F 0.406 on those
-30 held-out videos of the training styles (static baseline 0.148) and 0.337 on 30 style-held-out videos (0.146);
-this model is the demo's built-in one (``lwl_jax/demo/model``).
+``runs/synthetic/export`` when training ends. Expected (README, Results): 18 min 20 s on 2 CPU cores; J&F 0.634 on
+those 30 held-out videos of the training styles (static baseline 0.148) and 0.628 on 30 style-held-out videos
+(0.146); this model is the demo's built-in one (``lwl_jax/demo/model``).
 """
 import ml_collections
 
