@@ -162,6 +162,8 @@ def test_wrong_overrides_fail_before_any_work(tmp_path, checkpoint, capsys):
     assert "--config.batch_size=abc" in err and "expected int" in err
     err = _train_error(capsys, "--config.model.dtype=bf16", config="stage2.py")
     assert "model.dtype" in err and "'bf16'" in err
+    err = _train_error(capsys, "--config.model.target_stride=4", config="synthetic.py")
+    assert "model.target_stride" in err and "expected 8 or 16" in err
     assert "unknown config key 'data.heigth'" in _train_error(capsys, "--config.data.heigth=64")
     assert "unknown config key 'nope'" in _train_error(capsys, "--config.nope.x=1")
     root = make_davis(tmp_path / "D", n_frames=3, sequences=("s",))

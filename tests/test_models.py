@@ -90,3 +90,19 @@ def test_bfloat16_compute_stays_close(small_model):
     b = jax.jit(model.clone(dtype=jnp.bfloat16).apply)(variables, img, img, m)
     assert b.dtype == jnp.float32
     assert float(jnp.max(jnp.abs(a - b))) < 0.1 * float(jnp.max(jnp.abs(a))) + 0.1
+
+
+def test_target_stride_8_keeps_layer3_and_the_labels_at_stride_8_with_the_same_parameters(small_model):
+    model, variables = small_model
+    fine = model.clone(target_stride=8, box_encoder=False)
+    img = jnp.zeros((1, 2, 80, 112, 3))
+    params = {k: v for k, v in variables["params"].items() if k != "box_label_encoder"}
+    v = {"params": params, "batch_stats": variables["batch_stats"]}
+    feats = jax.jit(lambda v, i: fine.apply(v, i, method=LWLNet.backbone))(v, img)
+    assert feats["layer2"].shape[2:4] == feats["layer3"].shape[2:4] == (10, 14)
+    assert feats["layer4"].shape[2:4] == (5, 7)
+    e, w = fine.apply(v, jnp.zeros((1, 2, 80, 112)), method=LWLNet.encode_labels)
+    assert e.shape[2:4] == w.shape[2:4] == (10, 14)
+    assert jax.jit(fine.apply)(v, img, img, jnp.zeros((1, 2, 80, 112))).shape == (1, 2, 80, 112)
+    with pytest.raises(ValueError, match="target_stride"):
+        model.clone(target_stride=4).init(jax.random.PRNGKey(0), img, img, jnp.zeros((1, 2, 80, 112)))

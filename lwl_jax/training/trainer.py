@@ -352,6 +352,8 @@ def export_kind(fields) -> str:
 def model_fields(cfg, for_export=False):
     """LWLNet fields of ``cfg.model`` (``dtype`` given as a name, e.g. 'bfloat16'); an export keeps float32."""
     fields = dict(cfg.model)
+    if fields.get("target_stride", 16) not in (8, 16):
+        raise ConfigError(f"config key model.target_stride: expected 8 or 16, got {fields['target_stride']!r}")
     if "dtype" in fields:
         name = fields.pop("dtype")
         if name not in ("float32", "bfloat16", "float16"):
