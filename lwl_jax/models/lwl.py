@@ -74,6 +74,9 @@ class TargetModel(nn.Module):
         return self.filter_optimizer()
 
 
+TARGET_STRIDES = (8, 16)                  # of the target features and labels (LWLNet.target_stride)
+
+
 class LWLNet(nn.Module):
     """The LWL network. Defaults are the paper's final model (reference ``steepest_descent_resnet50``)."""
     backbone_blocks: Sequence[int] = (3, 4, 6, 3)
@@ -99,7 +102,7 @@ class LWLNet(nn.Module):
                                           # layer2's resolution, E/W's last block does not downsample)
 
     def setup(self):
-        if self.target_stride not in (8, 16):
+        if self.target_stride not in TARGET_STRIDES:
             raise ValueError(f"target_stride must be 8 or 16, got {self.target_stride!r}")
         self.feature_extractor = ResNet(tuple(self.backbone_blocks), self.backbone_width, self.stride_in_1x1,
                                         LAYERS, self.remat_backbone, self.dtype,

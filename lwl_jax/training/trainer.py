@@ -351,8 +351,10 @@ def export_kind(fields) -> str:
 
 def model_fields(cfg, for_export=False):
     """LWLNet fields of ``cfg.model`` (``dtype`` given as a name, e.g. 'bfloat16'); an export keeps float32."""
+    from lwl_jax.models.lwl import TARGET_STRIDES
+
     fields = dict(cfg.model)
-    if fields.get("target_stride", 16) not in (8, 16):
+    if fields.get("target_stride", 16) not in TARGET_STRIDES:
         raise ConfigError(f"config key model.target_stride: expected 8 or 16, got {fields['target_stride']!r}")
     if "dtype" in fields:
         name = fields.pop("dtype")
