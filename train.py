@@ -81,7 +81,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from lwl_jax.host_memory import restart_with_malloc_settings
+    from lwl_jax.host_memory import restart_with_malloc_settings, run_steps_inline
 
-    restart_with_malloc_settings()      # glibc settings for XLA:CPU's allocations (lwl_jax/host_memory.py)
+    restart_with_malloc_settings()      # tcmalloc (or glibc settings) for XLA:CPU's allocations
+    run_steps_inline()                  # CPU: each step frees its temporaries before the next (lwl_jax/host_memory.py)
     sys.exit(main())

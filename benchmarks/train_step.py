@@ -16,7 +16,8 @@ Prints a table and writes ``benchmarks/results/train_step.json``.
 
 One case alone (JSON; ``"breakdown": true`` adds the step's parts timed alone, ``"compile_only": true`` compiles
 without running and reports XLA's temporary and argument memory, e.g. for the paper's batch of 20; ``"materialize":
-false`` leaves the backbone's layer outputs to XLA's fusion, for comparison)::
+false`` leaves the backbone's layer outputs to XLA's fusion, ``"async_dispatch": true`` keeps JAX's asynchronous CPU
+dispatch, which train.py turns off; both for comparison)::
 
     python benchmarks/train_step.py --case '{"name": "b20", "config": "stage2.py", "compile_only": true,
         "overrides": ["--config.batch_size=20", "--config.init_checkpoint=", "--config.validation.every=0",
@@ -41,8 +42,11 @@ def run_case(case):
     import numpy as np
 
     from lwl_jax.config_util import load_config
+    from lwl_jax.host_memory import run_steps_inline
     from lwl_jax.training.trainer import build_training, compile_step, shard_batch
 
+    if not case.get("async_dispatch", False):        # as train.py runs (lwl_jax/host_memory.py)
+        run_steps_inline()
     if case.get("materialize") is False:          # A/B: layer outputs left to XLA's fusion (lwl_jax/ops/materialize.py)
         import lwl_jax.models.backbone as backbone
         backbone.materialize = lambda x: x

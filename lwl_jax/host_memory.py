@@ -17,6 +17,12 @@ Compiling a large XLA program (the stage-2 training step: ~1.2 GiB of compiler d
 freed but still resident in the C allocator's heap (with glibc's defaults the step's one large block is mapped
 separately and cannot reuse it). ``release_freed_memory()`` right after compiling lowers the process's peak RSS by
 about that much (measured: 4.96 -> 4.12 GB at 480×832, batch 1; README, "Stage-2 step against the reference").
+
+With asynchronous dispatch (JAX's default on CPU) an execution runs on a worker thread that marks its outputs ready
+*before* it frees its temporaries; the next step, dispatched the moment its inputs are ready, can allocate its own
+temporary block while the previous one is still held, and the allocator maps a second one: peak RSS jumps by the
+step's temporary size (2.25 GiB at 480×832) in some runs and not others. ``run_steps_inline()`` makes single-device
+CPU executions run inline in the calling thread, which frees the temporaries before the call returns.
 """
 from __future__ import annotations
 
@@ -75,6 +81,20 @@ def restart_with_malloc_settings():
     env = with_malloc_settings(os.environ)
     if env != dict(os.environ) and _malloc_trim() is not None:
         os.execve(sys.executable, [sys.executable] + sys.orig_argv[1:], env)
+
+
+def run_steps_inline():
+    """Run single-device XLA:CPU executions inline (``jax_cpu_enable_async_dispatch=False``), so that a step's
+    temporaries are freed before the next step allocates its own (module docstring). Call it before JAX creates
+    its CPU backend (``train.py`` does, first thing); it has no effect on GPU/TPU or on multi-device computations.
+    Returns False if the backend exists already (then the setting would not apply)."""
+    import jax
+    from jax._src import xla_bridge
+
+    if xla_bridge.backends_are_initialized():
+        return False
+    jax.config.update("jax_cpu_enable_async_dispatch", False)
+    return True
 
 
 def _tcmalloc_release():

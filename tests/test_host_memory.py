@@ -53,3 +53,41 @@ def test_compile_step_drops_jax_caches_only_for_steps_with_large_temporaries(mon
     monkeypatch.setattr(trainer, "CLEAR_CACHES_ABOVE", 0)
     compiled = trainer.compile_step(step, *args)
     assert other._cache_size() == 0 and float(compiled(*args)[0]) == 64.0
+
+
+# one step with a 256 MiB temporary (an outer product kept for a matmul), run back to back as the trainer runs its
+# steps; prints whether the inline setting applied, the temporary size and the RSS peak's growth over the steps
+STEPS = r"""
+import resource, sys
+from lwl_jax.host_memory import run_steps_inline
+inline = run_steps_inline() if sys.argv[1] == "inline" else False
+import jax, jax.numpy as jnp
+x = jnp.ones((1 << 13,), jnp.float32)
+def f(x):
+    y = jnp.sin(x[:, None] * x[None, :])
+    return x + jnp.cos(y @ y[:64].T).sum(1) * 1e-9
+step = jax.jit(f)
+step = step.lower(x).compile()
+x = step(x).block_until_ready()
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+for _ in range(40):
+    x = step(x).block_until_ready()
+grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak
+print(inline, step.memory_analysis().temp_size_in_bytes, grown * 1024)
+"""
+
+
+def test_steps_run_inline_free_their_temporaries_before_the_next_step():
+    """With JAX's asynchronous CPU dispatch a step's outputs are ready before its temporaries are freed, and the
+    next step sometimes maps a second temporary block (peak RSS + one temporary size); train.py therefore runs
+    steps inline (``run_steps_inline``), and then 40 steps back to back never raise the peak by a second block."""
+    from lwl_jax.host_memory import run_steps_inline
+
+    assert run_steps_inline() is False        # this process's backend exists already: too late, and it says so
+    env = with_malloc_settings(os.environ)    # tcmalloc preloaded, as train.py runs
+    res = subprocess.run([sys.executable, "-c", STEPS, "inline"], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    inline, temp, grown = res.stdout.split()
+    assert inline == "True" and int(temp) >= 2 ** 28
+    assert int(grown) < int(temp) // 2, (grown, temp)
