@@ -50,6 +50,10 @@ def _main(argv) -> int:
         return True
 
     cfg = load_config(a.config, overrides)
+    if not cfg.get("cpu_async_dispatch", False):
+        from lwl_jax.host_memory import run_steps_inline
+
+        run_steps_inline()      # CPU: each step frees its temporaries before the next (lwl_jax/host_memory.py)
     stages = cfg.get("stages")
     if stages is None:
         state = train(cfg, a.workdir, progress=not a.no_progress)
@@ -81,8 +85,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from lwl_jax.host_memory import restart_with_malloc_settings, run_steps_inline
+    from lwl_jax.host_memory import restart_with_malloc_settings
 
-    restart_with_malloc_settings()      # tcmalloc (or glibc settings) for XLA:CPU's allocations
-    run_steps_inline()                  # CPU: each step frees its temporaries before the next (lwl_jax/host_memory.py)
+    restart_with_malloc_settings()      # tcmalloc (or glibc settings) for XLA:CPU (lwl_jax/host_memory.py)
     sys.exit(main())

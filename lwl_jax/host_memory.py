@@ -86,12 +86,14 @@ def restart_with_malloc_settings():
 def run_steps_inline():
     """Run single-device XLA:CPU executions inline (``jax_cpu_enable_async_dispatch=False``), so that a step's
     temporaries are freed before the next step allocates its own (module docstring). Call it before JAX creates
-    its CPU backend (``train.py`` does, first thing); it has no effect on GPU/TPU or on multi-device computations.
-    Returns False if the backend exists already (then the setting would not apply)."""
+    its CPU backend (``train.py`` does, unless the config sets ``cpu_async_dispatch``); it has no effect on GPU/TPU
+    or on multi-device computations.
+    A ``JAX_CPU_ENABLE_ASYNC_DISPATCH`` set in the environment wins. Returns whether it applied the setting (False
+    also when the backend exists already, as the setting would then not apply)."""
     import jax
     from jax._src import xla_bridge
 
-    if xla_bridge.backends_are_initialized():
+    if "JAX_CPU_ENABLE_ASYNC_DISPATCH" in os.environ or xla_bridge.backends_are_initialized():
         return False
     jax.config.update("jax_cpu_enable_async_dispatch", False)
     return True
