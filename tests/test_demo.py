@@ -63,6 +63,23 @@ def _serve(args):
     raise AssertionError("demo server did not start within 180 s")
 
 
+def _choose_clip(page):
+    """Choose ``CLIP`` in the clip menu and wait until the editor shows its first frame: Gradio marks the editor
+    "processing" while the server sends the frame, and a stroke painted before that lands on the old canvas (a
+    fixed 1.5 s wait was too short with the other test worker busy)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page.locator("#clip input").click()
+    page.get_by_role("option", name=CLIP).click()
+    busy = "document.querySelector('#editor').innerText.includes('processing')"
+    try:
+        page.wait_for_function(busy, timeout=10_000)
+    except PlaywrightTimeout:       # done before we looked
+        pass
+    page.wait_for_function(f"!({busy})", timeout=180_000)
+    page.wait_for_timeout(500)
+
+
 def _stroke(page, points):
     """Drag the brush through image pixel coordinates ``points`` ((x, y)) on the editor's canvas."""
     box = page.locator("#editor canvas").first.bounding_box()
@@ -135,10 +152,7 @@ def test_paint_a_mask_track_and_download_equals_segment(browser, tmp_path):
         page.get_by_text("no object painted").first.wait_for(timeout=60_000)
         page.reload(wait_until="networkidle")
         page.wait_for_selector("#editor canvas")
-        # choose the built-in clip (the page opens on another one)
-        page.locator("#clip input").click()
-        page.get_by_role("option", name=CLIP).click()
-        page.wait_for_timeout(1500)
+        _choose_clip(page)          # the built-in clip the test uses (the page opens on another one)
         # paint a short stroke inside the largest object of the clip's first frame, at its pixel nearest the mean
         labels = generate(BUILTIN_CLIPS[CLIP], CLIP_SEED, CLIP_CONFIG)[1][0]
         big = np.bincount(labels.ravel())[1:].argmax() + 1
@@ -172,9 +186,7 @@ def test_draw_a_box_track_and_download_equals_segment(browser, tmp_path, checkpo
         page = browser.new_page(viewport={"width": 1280, "height": 1400}, accept_downloads=True)
         page.goto(url, wait_until="networkidle")
         page.wait_for_selector("#editor canvas")
-        page.locator("#clip input").click()
-        page.get_by_role("option", name=CLIP).click()
-        page.wait_for_timeout(1500)
+        _choose_clip(page)
         page.get_by_label("boxes").check()
         _stroke(page, [(40, 20), (80, 50)])
         z = _track_and_download(page, "box")
