@@ -81,10 +81,14 @@ def test_steps_run_inline_free_their_temporaries_before_the_next_step():
     """With JAX's asynchronous CPU dispatch a step's outputs are ready before its temporaries are freed, and the
     next step sometimes maps a second temporary block (peak RSS + one temporary size); train.py therefore runs
     steps inline (``run_steps_inline``), and then 40 steps back to back never raise the peak by a second block."""
+    import jax
+
     from lwl_jax.host_memory import run_steps_inline
 
+    jax.devices()
     assert run_steps_inline() is False        # this process's backend exists already: too late, and it says so
-    env = with_malloc_settings(os.environ)    # tcmalloc preloaded, as train.py runs
+    # tcmalloc preloaded, as train.py runs; without a user setting of the dispatch mode
+    env = with_malloc_settings({k: v for k, v in os.environ.items() if k != "JAX_CPU_ENABLE_ASYNC_DISPATCH"})
     res = subprocess.run([sys.executable, "-c", STEPS, "inline"], env=env, capture_output=True, text=True,
                          timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
