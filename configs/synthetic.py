@@ -45,8 +45,8 @@ def get_config():
     c.forward = "segmentation"
     c.accum_steps = 1
     # keep JAX's asynchronous CPU dispatch (other configs run steps inline, lwl_jax/host_memory.py): the host's work
-    # per step overlaps the 0.3 s step (400 steps: 11.4 against 11.1 examples/s), and a second block of this step's
-    # small temporaries would cost little
+    # per step overlaps the 0.3 s step (400 steps: 11.3–11.4 against 10.9–11.1 examples/s), and a second block of
+    # this step's small temporaries would cost little
     c.cpu_async_dispatch = True
     c.image_every = 100
     c.validation = ml_collections.ConfigDict(dict(
