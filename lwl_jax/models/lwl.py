@@ -103,7 +103,8 @@ class LWLNet(nn.Module):
 
     def setup(self):
         if self.target_stride not in TARGET_STRIDES:
-            raise ValueError(f"target_stride must be 8 or 16, got {self.target_stride!r}")
+            raise ValueError(f"target_stride must be {' or '.join(map(str, TARGET_STRIDES))}, "
+                             f"got {self.target_stride!r}")
         self.feature_extractor = ResNet(tuple(self.backbone_blocks), self.backbone_width, self.stride_in_1x1,
                                         LAYERS, self.remat_backbone, self.dtype,
                                         layer3_stride=2 if self.target_stride == 16 else 1)

@@ -355,7 +355,8 @@ def model_fields(cfg, for_export=False):
 
     fields = dict(cfg.model)
     if fields.get("target_stride", 16) not in TARGET_STRIDES:
-        raise ConfigError(f"config key model.target_stride: expected 8 or 16, got {fields['target_stride']!r}")
+        raise ConfigError(f"config key model.target_stride: expected {' or '.join(map(str, TARGET_STRIDES))}, "
+                          f"got {fields['target_stride']!r}")
     if "dtype" in fields:
         name = fields.pop("dtype")
         if name not in ("float32", "bfloat16", "float16"):
